@@ -1,0 +1,163 @@
+"""One base for the 28x28 idx data sets (MNIST, Fashion-MNIST): decoded once, kept as uint8 tensors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader
+from torchvision.datasets import VisionDataset
+
+from datamodules.errors import DataError
+from datamodules.tensor_dataset import EpochShuffleSampler, TensorBatchDataset, keep_batch
+
+
+class IdxDataModule(LightningDataModule):
+    """Train/val/test loaders over an idx data set held in memory as one uint8 tensor.
+
+    torchvision's own dataset class fetches, verifies and parses the files; after that every batch is an
+    index into a (N, 1, 28, 28) uint8 tensor, moved to the device as bytes and normalised there with the
+    lesson's ``Normalize((0.5,), (0.5,))``. The validation set is carved from the training set with a fixed
+    seed; the official test set stays the test set. Under DDP, Lightning gives each rank its own shard.
+
+    Args:
+        data_dir: folder holding ``<Name>/raw/*.gz`` (downloaded there when missing).
+        batch_size: samples per batch (the lesson's 64).
+        val_split: fraction of the training set held out for validation, in [0, 1).
+        seed: seed of the train/val split.
+        num_workers: DataLoader worker processes (0 is fastest for in-memory tensors).
+        download: fetch missing files with torchvision.
+    """
+
+    dataset_class: ClassVar[type[VisionDataset]]
+    class_names: ClassVar[list[str]]
+    mean: ClassVar[float] = 0.5
+    std: ClassVar[float] = 0.5
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        batch_size: int = 64,
+        val_split: float = 0.1,
+        seed: int = 42,
+        num_workers: int = 0,
+        download: bool = True,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise DataError(f"batch_size must be a positive integer, got {batch_size}: pass e.g. --data.batch_size 64")
+        if not 0 <= val_split < 1:
+            raise DataError(f"val_split must be in [0, 1), got {val_split}: pass e.g. --data.val_split 0.1")
+        if num_workers < 0:
+            raise DataError(f"num_workers must be >= 0, got {num_workers}")
+        self.save_hyperparameters()
+        self.data_dir = data_dir
+        self.batch_size = batch_size
+        self.val_split = val_split
+        self.seed = seed
+        self.num_workers = num_workers
+        self.download = download
+        self.train_set: TensorBatchDataset | None = None
+        self.val_set: TensorBatchDataset | None = None
+        self.test_set: TensorBatchDataset | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def raw_folder(self) -> Path:
+        return Path(self.data_dir) / self.dataset_class.__name__ / "raw"
+
+    def _missing_files(self) -> list[str]:
+        names = [os.path.basename(url) for url, _ in self.dataset_class.resources]
+        return [n for n in names if not (self.raw_folder / n).exists() and not (self.raw_folder / n[:-3]).exists()]
+
+    def prepare_data(self) -> None:
+        """Download (or verify and extract local archives) once, on one process per node."""
+        if not self.download:
+            return
+        missing = self._missing_files()
+        chatter = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(chatter):
+                self.dataset_class(self.data_dir, train=True, download=True)
+                self.dataset_class(self.data_dir, train=False, download=True)
+        except (RuntimeError, OSError) as err:
+            files = ", ".join(missing) or "the idx archives"
+            raise DataError(
+                f"{self.dataset_class.__name__} is not in {self.raw_folder}/ and could not be downloaded "
+                f"({str(err).splitlines()[0].rstrip(':')}): put {files} into "
+                f"{self.raw_folder}/ (torchvision's file names) and run again"
+            ) from err
+
+    def _load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        try:
+            ds = self.dataset_class(self.data_dir, train=train, download=False)
+        except RuntimeError as err:
+            raise DataError(
+                f"{self.dataset_class.__name__} not found in {self.raw_folder}/: put "
+                f"{', '.join(self._missing_files()) or 'the idx files'} there or pass --data.download true"
+            ) from err
+        images = ds.data
+        if images.dtype != torch.uint8 or images.ndim != 3:
+            raise DataError(
+                f"{self.raw_folder}: expected uint8 images (N, H, W), got {images.dtype} {tuple(images.shape)}"
+            )
+        return images.unsqueeze(1).contiguous(), ds.targets.long()
+
+    def split_indices(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Disjoint train/val indices, the same for the same seed."""
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
+        n_val = int(round(n * self.val_split))
+        return perm[n_val:], perm[:n_val]
+
+    def setup(self, stage: str) -> None:
+        if stage in ("fit", "validate") and self.train_set is None:
+            images, labels = self._load(train=True)
+            train_idx, val_idx = self.split_indices(len(images))
+            self.train_set = TensorBatchDataset(images[train_idx], labels[train_idx])
+            self.val_set = TensorBatchDataset(images[val_idx], labels[val_idx])
+        if stage in ("test", "predict") and self.test_set is None:
+            self.test_set = TensorBatchDataset(*self._load(train=False))
+
+    def _loader(self, dataset: TensorBatchDataset | None, shuffle: bool) -> DataLoader:
+        assert dataset is not None, "setup() has not run for this stage"
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=keep_batch,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        if self.val_split == 0:
+            return []
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images to float, scaled to [0, 1] then normalised with the lesson's mean and std."""
+        return images.float().div_(255).sub_(self.mean).div_(self.std)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Normalise on the device the batch has just reached (bytes travel, floats are made there)."""
+        if isinstance(batch, (tuple, list)):
+            return (self.normalize(batch[0]), *batch[1:])
+        return self.normalize(batch)

@@ -1,0 +1,1 @@
+"""The 'Deep Learning with PyTorch' lesson as a Lightning application."""

@@ -1,0 +1,58 @@
+"""Finding checkpoints of earlier runs: ``--ckpt_path best`` and ``--ckpt_path last`` across processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+ALIASES = ("best", "last")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be found or used; the message says what to do."""
+
+
+def newest_last_checkpoint(save_dir: str | Path, name: str | None) -> Path:
+    """The most recently written ``last.ckpt`` under ``save_dir/<name>/version_*/checkpoints``."""
+    pattern = f"{name or '*'}/*/checkpoints/last.ckpt"
+    found = sorted(Path(save_dir).glob(pattern), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise CheckpointError(
+            f"no checkpoint found under {Path(save_dir) / (name or '*')}/: run `fit` first or pass --ckpt_path PATH"
+        )
+    return found[-1]
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint safely (``weights_only=True``): no code in the file can run."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as err:
+        raise CheckpointError(f"checkpoint {path} does not exist: check --ckpt_path") from err
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means: not a usable checkpoint
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path} is not a checkpoint this app can load safely ({first[:200]}): pass a .ckpt written by `fit`"
+        ) from err
+
+
+def best_of(last: Path) -> Path:
+    """The best checkpoint recorded by ModelCheckpoint in ``last``, or ``last`` itself when none is."""
+    state = load_checkpoint(last)
+    for key, value in state.get("callbacks", {}).items():
+        if key.startswith("ModelCheckpoint") and isinstance(value, dict) and value.get("monitor"):
+            best = value.get("best_model_path")
+            if best and Path(best).is_file():
+                return Path(best)
+    return last
+
+
+def resolve(ckpt_path: str, save_dir: str | Path, name: str | None) -> str:
+    """Turn ``best``/``last`` into the file of the newest run; check that a given file exists."""
+    if ckpt_path in ALIASES:
+        last = newest_last_checkpoint(save_dir, name)
+        return str(best_of(last) if ckpt_path == "best" else last)
+    if not Path(ckpt_path).is_file():
+        raise CheckpointError(f"checkpoint {ckpt_path} does not exist: pass a .ckpt file, `best` or `last`")
+    return ckpt_path

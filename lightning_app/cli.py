@@ -1,0 +1,240 @@
+"""The command line: LightningCLI with the lesson's models, datamodules, logging and checkpoints."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+import datamodules  # noqa: F401 - registers the datamodules for --data NAME
+import modules  # noqa: F401 - registers the models for --model NAME
+from datamodules import DataError
+from lightning_app import checkpoints
+from lightning_app.callbacks import MetricsJSON, last_checkpoint, monitoring_checkpoint, run_dir
+from modules import ClassificationModule, ModelError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+AUTO = "auto"
+DEBUG_ENV = "DLWP_DEBUG"
+
+
+class LessonCLI(LightningCLI):
+    """``fit``/``validate``/``test``/``predict`` for the lesson's models, with TensorBoard and checkpoints."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        self._args = list(sys.argv[1:] if args is None else args)
+        if args is not None and args == sys.argv[1:]:
+            args = None  # parse sys.argv itself (LightningCLI warns when given both)
+        super().__init__(
+            model_class=ClassificationModule,
+            subclass_mode_model=True,
+            datamodule_class=LightningDataModule,
+            subclass_mode_data=True,
+            save_config_kwargs={"overwrite": True},
+            seed_everything_default=42,
+            trainer_defaults={"callbacks": [MetricsJSON(), last_checkpoint()]},
+            args=args,
+            run=run,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "model": {"class_path": "modules.MLP"},
+                "data": {"class_path": "datamodules.MNISTDataModule"},
+                "checkpoint.monitor": "val/acc",
+                "checkpoint.mode": "max",
+                "checkpoint.filename": "epoch={epoch}-val_acc={val/acc:.4f}",
+                "checkpoint.auto_insert_metric_name": False,
+                "trainer.max_epochs": 5,
+                "trainer.logger": {
+                    "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                    "init_args": {"save_dir": "logs", "name": AUTO},
+                },
+            }
+        )
+        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+        parser.link_arguments("data.class_names", "model.init_args.class_names", apply_on="instantiate")
+
+    # ---- configuration fixes that need the parsed config -------------------------------------------------
+
+    def _section(self):
+        return self.config[self.config.subcommand] if self.config.get("subcommand") else self.config
+
+    def _logger_args(self):
+        logger = self._section().trainer.get("logger")
+        if logger is None or isinstance(logger, (bool, list)):
+            return None
+        if not str(logger.get("class_path", "")).endswith("TensorBoardLogger"):
+            return None
+        return logger.init_args
+
+    def _run_name(self) -> str:
+        section = self._section()
+        model = str(section.model.class_path).rsplit(".", 1)[-1]
+        data = str(section.data.class_path).rsplit(".", 1)[-1].removesuffix("DataModule")
+        return f"{model}-{data}"
+
+    def _user_named(self, *prefixes: str) -> bool:
+        return any(a.split("=", 1)[0].startswith(prefixes) for a in self._args)
+
+    def _user_class(self, flag: str) -> bool:
+        return any(a.split("=", 1)[0] == flag for a in self._args)
+
+    def _user_keys(self, prefix: str) -> set[str]:
+        keys = {a.split("=", 1)[0][len(prefix) :] for a in self._args if a.startswith(prefix)}
+        return {k.removeprefix("init_args.") for k in keys}
+
+    def _parse_ckpt_path(self) -> None:
+        """Resolve ``best``/``last``, restore model (and data, unless named) hyperparameters from the file."""
+        if not self.config.get("subcommand"):
+            return
+        section = self._section()
+        ckpt_path = section.get("ckpt_path")
+        if not ckpt_path:
+            return
+        init_args = self._logger_args()
+        save_dir = init_args.save_dir if init_args else "logs"
+        name = None
+        if (
+            self._user_class("--model") or self._user_class("--data") or self._user_named("-c", "--config")
+        ) and init_args:
+            name = self._run_name() if init_args.name == AUTO else init_args.name
+        section.ckpt_path = checkpoints.resolve(ckpt_path, save_dir, name)
+        ckpt = checkpoints.load_checkpoint(section.ckpt_path)
+        if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+            raise checkpoints.CheckpointError(
+                f"{section.ckpt_path} holds no model weights: pass a .ckpt written by `fit`"
+            )
+        data_hparams = dict(ckpt.get("datamodule_hyper_parameters") or {})
+        if "_class_path" in data_hparams and not self._user_named("-c", "--config") and not self._user_class("--data"):
+            data_hparams.pop("_instantiator", None)
+            class_path = data_hparams.pop("_class_path")
+            current = section.data.get("init_args") or {}
+            for key in self._user_keys("--data."):  # what the user sets now wins over the checkpoint
+                if key in current:
+                    data_hparams[key] = current[key]
+            self.config = self.parser.parse_object(
+                {self.config.subcommand: {"data": {"class_path": class_path, "init_args": data_hparams}}}, self.config
+            )
+        super()._parse_ckpt_path()
+
+    def before_instantiate_classes(self) -> None:
+        init_args = self._logger_args()
+        if init_args is None:
+            return
+        if init_args.name == AUTO:
+            init_args.name = self._run_name()
+        ckpt_path = self._section().get("ckpt_path")
+        if self.config.subcommand == "fit" and ckpt_path and init_args.get("version") is None:
+            run = self._run_folder_of(ckpt_path)
+            if run is not None:  # resume into the run the checkpoint came from
+                init_args.save_dir, init_args.name, init_args.version = (
+                    str(run.parent.parent),
+                    run.parent.name,
+                    run.name,
+                )
+
+    @staticmethod
+    def _run_folder_of(ckpt_path: str) -> Path | None:
+        """``<save_dir>/<name>/<version>`` of a checkpoint written there by ModelCheckpoint, spelled as it was then."""
+        state = checkpoints.load_checkpoint(ckpt_path)
+        for key, value in state.get("callbacks", {}).items():
+            dirpath = value.get("dirpath") if key.startswith("ModelCheckpoint") and isinstance(value, dict) else None
+            if dirpath and os.path.realpath(dirpath) == os.path.realpath(Path(ckpt_path).parent):
+                run = Path(dirpath).parent
+                if Path(dirpath).name == "checkpoints" and (run / "hparams.yaml").exists():
+                    return run
+        return None
+
+    # ---- after each subcommand ---------------------------------------------------------------------------
+
+    def after_fit(self) -> None:
+        if self.trainer.interrupted:
+            return
+        ckpt = monitoring_checkpoint(self.trainer)
+        best = ckpt.best_model_path if ckpt is not None else ""
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
+        self._summary(best)
+
+    def after_validate(self) -> None:
+        self._summary()
+
+    def after_test(self) -> None:
+        self._summary()
+
+    def _summary(self, best: str = "") -> None:
+        if self.trainer.global_rank != 0:
+            return
+        metrics = {k: float(v) for k, v in self.trainer.callback_metrics.items()}
+        lines = []
+        stage = "test" if "test/acc" in metrics else "val"
+        if f"{stage}/acc" in metrics:
+            lines.append(f"{stage}/acc: {metrics[f'{stage}/acc']:.4f}  ({stage}/loss {metrics[f'{stage}/loss']:.4f})")
+        if best:
+            lines.append(f"best checkpoint: {best}")
+        folder = run_dir(self.trainer)
+        if folder is not None:
+            lines.append(f"run folder: {folder}")
+            lines.append(f"TensorBoard: tensorboard --logdir {folder.parent} --host 127.0.0.1")
+        print("\n".join(lines), flush=True)
+
+
+USER_ERRORS = (DataError, ModelError, checkpoints.CheckpointError)
+
+
+def shipped_configs(args: list[str]) -> list[str]:
+    """Let ``-c NAME`` name a config shipped in ``lightning_app/configs`` (``mnist_mlp``, ...)."""
+    out = list(args)
+    for i, arg in enumerate(out[:-1]):
+        if arg in ("-c", "--config") and not Path(out[i + 1]).exists():
+            shipped = CONFIG_DIR / f"{Path(out[i + 1]).stem}.yaml"
+            if shipped.is_file():
+                out[i + 1] = str(shipped)
+    return out
+
+
+def check_class_names(args: list[str]) -> None:
+    """Fail early, in one line, on ``--model NAME``/``--data NAME`` that name no class of this app."""
+    choices = {"--model": modules.MODELS, "--data": datamodules.DATAMODULES}
+    for i, arg in enumerate(args):
+        key, _, value = arg.partition("=")
+        if key not in choices:
+            continue
+        value = value or (args[i + 1] if i + 1 < len(args) else "")
+        if value and "." not in value and not value.startswith(("{", "[")) and value not in choices[key]:
+            known = ", ".join(choices[key])
+            raise ModelError(f"unknown {key[2:]} {value!r}: choose one of {known} (or give a full import path)")
+
+
+def user_error(exc: BaseException) -> BaseException | None:
+    """The user-facing error behind ``exc`` (jsonargparse wraps errors raised while instantiating)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, USER_ERRORS):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``python -m lightning_app``: known problems end in one line and exit code 2.
+
+    Set ``DLWP_DEBUG=1`` to see the full traceback instead.
+    """
+    argv = shipped_configs(sys.argv[1:] if args is None else args)
+    try:
+        check_class_names(argv)
+        LessonCLI(args=argv)
+    except Exception as exc:
+        found = user_error(exc)
+        if found is None or os.environ.get(DEBUG_ENV):
+            raise
+        print(f"error: {found}", file=sys.stderr)
+        sys.exit(2)

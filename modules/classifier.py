@@ -1,0 +1,27 @@
+"""The lesson's Fashion-MNIST classifier."""
+
+from __future__ import annotations
+
+from modules.mlp import MLP
+
+
+class Classifier(MLP):
+    """784-256-128-64-10 with ReLU and dropout 0.2 after each hidden layer, log-softmax output."""
+
+    def __init__(
+        self,
+        hidden: list[int] | None = None,
+        dropout: float = 0.2,
+        in_features: int = 784,
+        num_classes: int = 10,
+        lr: float = 0.003,
+        class_names: list[str] | None = None,
+    ) -> None:
+        super().__init__(
+            hidden=[256, 128, 64] if hidden is None else hidden,
+            dropout=dropout,
+            in_features=in_features,
+            num_classes=num_classes,
+            lr=lr,
+            class_names=class_names,
+        )

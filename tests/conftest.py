@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny real-format data written into a temp dir, so tests need no network and no ../shared."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write an uint8 array in the idx format (magic 0x0000080N, big-endian sizes, then the bytes)."""
+    header = struct.pack(">I", 0x800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def learnable_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """28x28 images whose class is the row band that is bright, plus noise: easy to learn, not trivial."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n)
+    images = rng.integers(0, 60, size=(n, 28, 28))
+    for i, label in enumerate(labels):
+        images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
+    return images.astype(np.uint8), labels.astype(np.uint8)
+
+
+def write_idx_dataset(root: Path, name: str, n_train: int = 600, n_test: int = 200) -> Path:
+    """torchvision's layout: ``root/<name>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte``."""
+    raw = root / name / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        images, labels = learnable_digits(n, seed)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+@pytest.fixture(scope="session")
+def idx_root(tmp_path_factory) -> Path:
+    """A data folder holding tiny MNIST and FashionMNIST in torchvision's layout."""
+    root = tmp_path_factory.mktemp("data")
+    write_idx_dataset(root, "MNIST")
+    write_idx_dataset(root, "FashionMNIST")
+    return root
+
+
+@pytest.fixture
+def run_cli(tmp_path, monkeypatch):
+    """Run ``python -m lightning_app ARGS`` in-process inside tmp_path, quiet and fast."""
+    from lightning_app.cli import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str) -> None:
+        main([*args, "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
+
+    return run

@@ -1,0 +1,120 @@
+"""The command line end to end, on tiny idx files: fit, test the best, resume, validate, predict, errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightning_app.cli import main
+
+RUN = Path("logs/MLP-MNIST/version_0")
+
+
+def fit_args(idx_root, *extra: str) -> list[str]:
+    return ["fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "2", *extra]
+
+
+def test_fit_trains_tests_best_and_writes_everything(idx_root, run_cli, capsys):
+    run_cli(*fit_args(idx_root))
+    out = capsys.readouterr().out
+    ckpts = sorted(p.name for p in (RUN / "checkpoints").iterdir())
+    assert "last.ckpt" in ckpts and any(n.startswith("epoch=") for n in ckpts)
+    assert (RUN / "config.yaml").is_file() and (RUN / "hparams.yaml").is_file()
+    assert list(RUN.glob("events.out.tfevents.*"))
+    metrics = json.loads((RUN / "metrics.json").read_text())
+    for key in ("train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc"):
+        assert key in metrics
+    assert metrics["test/acc"] > 0.5  # the bands are easy: the MLP must have learned something
+    assert f"test/acc: {metrics['test/acc']:.4f}" in out
+    assert "run folder: logs/MLP-MNIST/version_0" in out
+    assert "tensorboard --logdir logs/MLP-MNIST --host 127.0.0.1" in out
+    # checkpoints hold plain values only: torch's safe loader reads them
+    state = torch.load(RUN / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["hyper_parameters"]["lr"] == 0.003 and state["epoch"] == 1  # 0-based: the second epoch
+
+
+def test_test_validate_predict_from_checkpoints(idx_root, run_cli, capsys):
+    run_cli(*fit_args(idx_root, "--trainer.max_epochs", "1"))
+    best = json.loads((RUN / "metrics.json").read_text())["test/acc"]
+    capsys.readouterr()
+    run_cli("test", "--ckpt_path", "best", "--data.data_dir", str(idx_root))
+    assert f"test/acc: {best:.4f}" in capsys.readouterr().out
+    run_cli("validate", "--ckpt_path", str(RUN / "checkpoints" / "last.ckpt"), "--data.data_dir", str(idx_root))
+    assert "val/acc:" in capsys.readouterr().out
+    run_cli("predict", "--ckpt_path", "last", "--data.data_dir", str(idx_root))
+
+
+def test_classifier_on_fashion_mnist_and_its_config(idx_root, run_cli):
+    run_cli("fit", "-c", "fashion_classifier", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1")
+    run = Path("logs/Classifier-FashionMNIST/version_0")
+    hp = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["hyper_parameters"]
+    assert hp["dropout"] == 0.2 and hp["class_names"][0] == "T-shirt/top"
+    # the checkpoint knows its model and data: `test` needs nothing else
+    run_cli("test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data.data_dir", str(idx_root))
+    assert "test/acc" in json.loads(Path("logs/Classifier-FashionMNIST/version_1/metrics.json").read_text())
+
+
+def test_resume_from_last_carries_on_and_matches_an_uninterrupted_run(idx_root, run_cli, tmp_path):
+    run_cli(*fit_args(idx_root, "--trainer.max_epochs", "1", "--trainer.deterministic", "true"))
+    run_cli(
+        *fit_args(idx_root, "--ckpt_path", str(RUN / "checkpoints" / "last.ckpt"), "--trainer.deterministic", "true")
+    )
+    resumed = torch.load(RUN / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["epoch"] == 1 and not Path("logs/MLP-MNIST/version_1").exists()  # same run folder
+    run_cli(*fit_args(idx_root, "--trainer.deterministic", "true"))
+    straight = torch.load(Path("logs/MLP-MNIST/version_1/checkpoints/last.ckpt"), weights_only=True)
+    for key, value in straight["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][key], value, rtol=0, atol=1e-6)
+
+
+def test_print_config_shows_every_setting(run_cli, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "-c", "mnist_mlp", "--print_config"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for key in ("class_path: modules.MLP", "batch_size: 64", "lr: 0.003", "monitor: val/acc", "max_epochs: 5"):
+        assert key in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "Foo"], "unknown model 'Foo': choose one of MLP, Classifier"),
+        (["--data=Bar"], "unknown data 'Bar'"),
+        (["--data.batch_size", "0"], "batch_size must be a positive integer, got 0"),
+        (["--data.val_split", "1.5"], "val_split must be in [0, 1), got 1.5"),
+        (["--ckpt_path", "missing.ckpt"], "checkpoint missing.ckpt does not exist"),
+        (["--ckpt_path", "best"], "no checkpoint found under logs/"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, run_cli, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "--data.data_dir", str(tmp_path), "--data.download", "false", *args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and message in err[-1]
+    assert "Traceback" not in "\n".join(err)
+
+
+def test_missing_data_without_network_says_which_files_and_where(run_cli, capsys, tmp_path, monkeypatch):
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "--data.data_dir", str(tmp_path / "empty"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "train-images-idx3-ubyte.gz" in err and str(tmp_path / "empty" / "MNIST" / "raw") in err
+    assert not Path("logs/MLP-MNIST/version_0/checkpoints").exists()
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(run_cli, capsys, tmp_path):
+    bogus = tmp_path / "bogus.ckpt"
+    bogus.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(SystemExit):
+        run_cli("test", "--ckpt_path", str(bogus))
+    assert "is not a checkpoint this app can load safely" in capsys.readouterr().err
