@@ -3,8 +3,9 @@
 from datamodules.errors import DataError
 from datamodules.fashion_mnist import FashionMNISTDataModule
 from datamodules.idx import IdxDataModule
+from datamodules.image_folder import CatDogDataModule
 from datamodules.mnist import MNISTDataModule
 
-DATAMODULES = ("MNISTDataModule", "FashionMNISTDataModule")
+DATAMODULES = ("MNISTDataModule", "FashionMNISTDataModule", "CatDogDataModule")
 
-__all__ = ["DATAMODULES", "DataError", "FashionMNISTDataModule", "IdxDataModule", "MNISTDataModule"]
+__all__ = ["DATAMODULES", "CatDogDataModule", "DataError", "FashionMNISTDataModule", "IdxDataModule", "MNISTDataModule"]

@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
-from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 from torchvision.datasets import VisionDataset
 
+from datamodules.base import ClassificationDataModule
 from datamodules.errors import DataError
-from datamodules.tensor_dataset import EpochShuffleSampler, TensorBatchDataset, keep_batch
+from datamodules.tensor_dataset import TensorBatchDataset, keep_batch
 
 
-class IdxDataModule(LightningDataModule):
+class IdxDataModule(ClassificationDataModule):
     """Train/val/test loaders over an idx data set held in memory as one uint8 tensor.
 
     torchvision's own dataset class fetches, verifies and parses the files; after that every batch is an
@@ -36,8 +36,6 @@ class IdxDataModule(LightningDataModule):
 
     dataset_class: ClassVar[type[VisionDataset]]
     class_names: ClassVar[list[str]]
-    mean: ClassVar[float] = 0.5
-    std: ClassVar[float] = 0.5
 
     def __init__(
         self,
@@ -48,27 +46,13 @@ class IdxDataModule(LightningDataModule):
         num_workers: int = 0,
         download: bool = True,
     ) -> None:
-        super().__init__()
-        if batch_size < 1:
-            raise DataError(f"batch_size must be a positive integer, got {batch_size}: pass e.g. --data.batch_size 64")
-        if not 0 <= val_split < 1:
-            raise DataError(f"val_split must be in [0, 1), got {val_split}: pass e.g. --data.val_split 0.1")
-        if num_workers < 0:
-            raise DataError(f"num_workers must be >= 0, got {num_workers}")
+        super().__init__(batch_size, val_split, seed, num_workers, mean=(0.5,), std=(0.5,))
         self.save_hyperparameters()
         self.data_dir = data_dir
-        self.batch_size = batch_size
-        self.val_split = val_split
-        self.seed = seed
-        self.num_workers = num_workers
         self.download = download
         self.train_set: TensorBatchDataset | None = None
         self.val_set: TensorBatchDataset | None = None
         self.test_set: TensorBatchDataset | None = None
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
 
     @property
     def raw_folder(self) -> Path:
@@ -126,38 +110,16 @@ class IdxDataModule(LightningDataModule):
         if stage in ("test", "predict") and self.test_set is None:
             self.test_set = TensorBatchDataset(*self._load(train=False))
 
-    def _loader(self, dataset: TensorBatchDataset | None, shuffle: bool) -> DataLoader:
-        assert dataset is not None, "setup() has not run for this stage"
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=keep_batch,
-            pin_memory=torch.cuda.is_available(),
-        )
-
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        return self.make_loader(self.train_set, shuffle=True, collate_fn=keep_batch)
 
     def val_dataloader(self) -> DataLoader:
         if self.val_split == 0:
             return []
-        return self._loader(self.val_set, shuffle=False)
+        return self.make_loader(self.val_set, shuffle=False, collate_fn=keep_batch)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
+        return self.make_loader(self.test_set, shuffle=False, collate_fn=keep_batch)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
-
-    def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 images to float, scaled to [0, 1] then normalised with the lesson's mean and std."""
-        return images.float().div_(255).sub_(self.mean).div_(self.std)
-
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """Normalise on the device the batch has just reached (bytes travel, floats are made there)."""
-        if isinstance(batch, (tuple, list)):
-            return (self.normalize(batch[0]), *batch[1:])
-        return self.normalize(batch)
+        return self.make_loader(self.test_set, shuffle=False, collate_fn=keep_batch)

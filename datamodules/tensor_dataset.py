@@ -45,16 +45,28 @@ def keep_batch(batch):
 class EpochShuffleSampler(RandomSampler):
     """A random order that depends only on ``seed`` and the epoch Lightning sets, so a resumed run sees the
     same batches as one that never stopped. Under DDP Lightning swaps it for a DistributedSampler (it is a
-    RandomSampler), which is epoch-seeded in the same way."""
+    RandomSampler), which is epoch-seeded in the same way.
 
-    def __init__(self, data_source: Sized, seed: int = 0) -> None:
+    With ``views`` > 1 the dataset holds ``views`` copies of the data one after another (cached augmented
+    views); epoch ``e`` visits every sample once, in view ``e % views``.
+    """
+
+    def __init__(self, data_source: Sized, seed: int = 0, views: int = 1) -> None:
         super().__init__(data_source)
+        if views < 1 or len(data_source) % views:
+            raise ValueError(f"{len(data_source)} items cannot hold {views} views")
         self.seed = seed
+        self.views = views
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def __len__(self) -> int:
+        return len(self.data_source) // self.views
+
     def __iter__(self) -> Iterator[int]:
+        n = len(self)
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+        offset = (self.epoch % self.views) * n
+        yield from (torch.randperm(n, generator=generator) + offset).tolist()

@@ -16,6 +16,7 @@ from datamodules import DataError
 from lightning_app import checkpoints
 from lightning_app.callbacks import MetricsJSON, last_checkpoint, monitoring_checkpoint, run_dir
 from modules import ClassificationModule, ModelError
+from modules.backbones import get_backbone
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 AUTO = "auto"
@@ -125,6 +126,7 @@ class LessonCLI(LightningCLI):
         super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
+        self._normalise_like_the_backbone()
         init_args = self._logger_args()
         if init_args is None:
             return
@@ -139,6 +141,19 @@ class LessonCLI(LightningCLI):
                     run.parent.name,
                     run.name,
                 )
+
+    def _normalise_like_the_backbone(self) -> None:
+        """A transfer model's images are normalised with its backbone's mean and std, unless set by the user."""
+        section = self._section()
+        backbone = (section.model.get("init_args") or {}).get("backbone")
+        data_args = section.data.get("init_args") or {}
+        if backbone is None or "mean" not in data_args:
+            return
+        spec = get_backbone(backbone)
+        if data_args.get("mean") is None:
+            data_args["mean"] = list(spec.mean)
+        if data_args.get("std") is None:
+            data_args["std"] = list(spec.std)
 
     @staticmethod
     def _run_folder_of(ckpt_path: str) -> Path | None:

@@ -4,7 +4,8 @@ from modules.classification import ClassificationModule
 from modules.classifier import Classifier
 from modules.errors import ModelError
 from modules.mlp import MLP
+from modules.transfer import TransferModel
 
-MODELS = ("MLP", "Classifier")
+MODELS = ("MLP", "Classifier", "TransferModel")
 
-__all__ = ["MODELS", "MLP", "ClassificationModule", "Classifier", "ModelError"]
+__all__ = ["MODELS", "MLP", "TransferModel", "ClassificationModule", "Classifier", "ModelError"]

@@ -9,6 +9,10 @@ from lightning.pytorch import LightningModule
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from modules.errors import ModelError
+
+LR_SCHEDULES = ("cosine", "constant")
+
 
 class ClassificationModule(LightningModule):
     """A network that outputs log-probabilities, trained with NLLLoss and Adam as in the lesson.
@@ -21,12 +25,24 @@ class ClassificationModule(LightningModule):
         num_classes: number of classes (linked from the datamodule by the CLI).
         lr: Adam's learning rate.
         class_names: names of the classes, kept in the checkpoint for predictions.
+        lr_schedule: ``cosine`` decays the learning rate to 0 over the run, step by step; ``constant`` keeps it
+            (the lesson's loop).
     """
 
     net: nn.Module
 
-    def __init__(self, num_classes: int = 10, lr: float = 0.003, class_names: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        num_classes: int = 10,
+        lr: float = 0.003,
+        class_names: list[str] | None = None,
+        lr_schedule: str = "cosine",
+    ) -> None:
         super().__init__()
+        if lr_schedule not in LR_SCHEDULES:
+            raise ModelError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
+        if lr <= 0:
+            raise ModelError(f"lr must be positive, got {lr}")
         self.save_hyperparameters()
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
@@ -67,5 +83,10 @@ class ClassificationModule(LightningModule):
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         return (p for p in self.parameters() if p.requires_grad)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.trainable_parameters(), lr=self.hparams.lr)
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.trainable_parameters(), lr=self.hparams.lr)
+        if self.hparams.lr_schedule == "constant":
+            return optimizer
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

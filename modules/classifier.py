@@ -16,6 +16,7 @@ class Classifier(MLP):
         num_classes: int = 10,
         lr: float = 0.003,
         class_names: list[str] | None = None,
+        lr_schedule: str = "cosine",
     ) -> None:
         super().__init__(
             hidden=[256, 128, 64] if hidden is None else hidden,
@@ -24,4 +25,5 @@ class Classifier(MLP):
             num_classes=num_classes,
             lr=lr,
             class_names=class_names,
+            lr_schedule=lr_schedule,
         )

@@ -31,8 +31,9 @@ class MLP(ClassificationModule):
         num_classes: int = 10,
         lr: float = 0.003,
         class_names: list[str] | None = None,
+        lr_schedule: str = "cosine",
     ) -> None:
-        super().__init__(num_classes=num_classes, lr=lr, class_names=class_names)
+        super().__init__(num_classes=num_classes, lr=lr, class_names=class_names, lr_schedule=lr_schedule)
         hidden = [128, 64] if hidden is None else list(hidden)
         if any(w < 1 for w in hidden) or not 0 <= dropout < 1:
             raise ModelError(f"hidden sizes must be positive and dropout in [0, 1), got {hidden} and {dropout}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lightning.pytorch import Callback
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -58,3 +59,14 @@ def run_cli(tmp_path, monkeypatch):
         main([*args, "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
 
     return run
+
+
+class StopAfter(Callback):
+    """Ends a fit after ``epochs`` epochs, as an interruption would, without changing the run's settings."""
+
+    def __init__(self, epochs: int = 1) -> None:
+        self.epochs = epochs
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch + 1 >= self.epochs:
+            trainer.should_stop = True

@@ -56,13 +56,13 @@ def test_classifier_on_fashion_mnist_and_its_config(idx_root, run_cli):
 
 
 def test_resume_from_last_carries_on_and_matches_an_uninterrupted_run(idx_root, run_cli, tmp_path):
-    run_cli(*fit_args(idx_root, "--trainer.max_epochs", "1", "--trainer.deterministic", "true"))
-    run_cli(
-        *fit_args(idx_root, "--ckpt_path", str(RUN / "checkpoints" / "last.ckpt"), "--trainer.deterministic", "true")
-    )
+    det = ("--trainer.deterministic", "true")
+    run_cli(*fit_args(idx_root, *det, "--trainer.callbacks", "conftest.StopAfter"))  # stops after epoch 1 of 2
+    assert torch.load(RUN / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
+    run_cli(*fit_args(idx_root, *det, "--ckpt_path", str(RUN / "checkpoints" / "last.ckpt")))
     resumed = torch.load(RUN / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["epoch"] == 1 and not Path("logs/MLP-MNIST/version_1").exists()  # same run folder
-    run_cli(*fit_args(idx_root, "--trainer.deterministic", "true"))
+    run_cli(*fit_args(idx_root, *det))
     straight = torch.load(Path("logs/MLP-MNIST/version_1/checkpoints/last.ckpt"), weights_only=True)
     for key, value in straight["state_dict"].items():
         torch.testing.assert_close(resumed["state_dict"][key], value, rtol=0, atol=1e-6)

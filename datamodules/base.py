@@ -1,0 +1,79 @@
+"""What every datamodule here shares: validated settings, loaders, and normalising uint8 batches on the device."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from datamodules.errors import DataError
+from datamodules.tensor_dataset import EpochShuffleSampler
+
+
+class ClassificationDataModule(LightningDataModule):
+    """Base of the datamodules: loaders yield ``(uint8 images, labels)``; floats are made on the device.
+
+    Batches travel to the device as bytes (4x less to copy than float32) and are scaled to [0, 1] and
+    normalised with ``mean``/``std`` in :meth:`on_after_batch_transfer`. Batches that are already float
+    (cached backbone features) pass through untouched.
+    """
+
+    class_names: list[str]
+
+    def __init__(
+        self,
+        batch_size: int,
+        val_split: float,
+        seed: int,
+        num_workers: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise DataError(f"batch_size must be a positive integer, got {batch_size}: pass e.g. --data.batch_size 64")
+        if not 0 <= val_split < 1:
+            raise DataError(f"val_split must be in [0, 1), got {val_split}: pass e.g. --data.val_split 0.1")
+        if num_workers < 0:
+            raise DataError(f"num_workers must be >= 0, got {num_workers}")
+        self.batch_size = batch_size
+        self.val_split = val_split
+        self.seed = seed
+        self.num_workers = num_workers
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def make_loader(
+        self, dataset: Dataset | None, shuffle: bool, collate_fn: Callable | None = None, views: int = 1
+    ) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("setup() has not run for this stage")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=EpochShuffleSampler(dataset, self.seed, views=views) if shuffle else None,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=collate_fn,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images to float in [0, 1], then ``(x - mean) / std`` (the lesson's ToTensor + Normalize)."""
+        mean, std = self.mean.to(images.device), self.std.to(images.device)
+        return images.float().div_(255).sub_(mean).div_(std)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Normalise uint8 images on the device they have just reached."""
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        if images.dtype != torch.uint8:
+            return batch
+        if isinstance(batch, (tuple, list)):
+            return (self.normalize(images), *batch[1:])
+        return self.normalize(images)

@@ -1,0 +1,213 @@
+"""An image-folder datamodule for photos (cats vs dogs, or any classes), with the lesson's transforms."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from datamodules.base import ClassificationDataModule
+from datamodules.errors import DataError
+from datamodules.image_io import IMAGE_SUFFIXES, read_rgb
+from datamodules.tensor_dataset import TensorBatchDataset, keep_batch
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def train_transform(size: int = 224) -> v2.Compose:
+    """The lesson's training augmentation: RandomRotation(30), RandomResizedCrop(224), RandomHorizontalFlip."""
+    return v2.Compose([v2.RandomRotation(30), v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()])
+
+
+def eval_transform(size: int = 224, resize: int = 255) -> v2.Compose:
+    """The lesson's evaluation transform: Resize(255), CenterCrop(224)."""
+    return v2.Compose([v2.Resize(resize, antialias=True), v2.CenterCrop(size)])
+
+
+class ImageFileDataset(Dataset):
+    """(file, label) pairs decoded to uint8 RGB tensors (C, H, W) and transformed on access."""
+
+    def __init__(self, files: Sequence[Path], labels: Sequence[int], transform: Callable) -> None:
+        self.files = list(files)
+        self.labels = torch.as_tensor(list(labels), dtype=torch.long)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform(read_rgb(self.files[index])), self.labels[index]
+
+
+def class_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def list_images(root: Path, class_names: list[str]) -> tuple[list[Path], list[int]]:
+    """Image files under ``root/<class>/`` for each class, with their class index."""
+    files, labels = [], []
+    for index, name in enumerate(class_names):
+        folder = root / name
+        if not folder.is_dir():
+            raise DataError(f"{root} has no folder {name!r}: every split needs one folder per class")
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not found:
+            raise DataError(f"class folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): add some")
+        files += found
+        labels += [index] * len(found)
+    return files, labels
+
+
+class CatDogDataModule(ClassificationDataModule):
+    """Photos in one folder per class, for transfer learning (the lesson's cats and dogs, or any classes).
+
+    ``data_dir`` holds either ``train/`` (and ``test/``, optionally ``val/``) with one folder per class, or
+    simply one folder per class; missing validation and test sets are carved from the training images with
+    a fixed ``seed``. Class names are the folder names, sorted.
+
+    Args:
+        data_dir: the image folder.
+        batch_size: images per batch.
+        val_split: fraction of the training images held out for validation when there is no ``val/``.
+        test_split: fraction held out for testing when there is no ``test/``.
+        seed: seed of the carved splits and of the shuffling.
+        num_workers: decoding processes.
+        image_size: side of the square crop fed to the network (224 as in the lesson).
+        augment: the lesson's random training transforms; off, training uses the evaluation transforms.
+        mean: per-channel mean for normalisation; None takes ImageNet's (the CLI fills in the backbone's own).
+        std: per-channel std, as ``mean``.
+        skip_bad_files: check every image once at set-up and leave out unreadable ones with a warning,
+            instead of stopping with an error naming the file.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data/cats_dogs",
+        batch_size: int = 32,
+        val_split: float = 0.2,
+        test_split: float = 0.1,
+        seed: int = 42,
+        num_workers: int = 2,
+        image_size: int = 224,
+        augment: bool = True,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        skip_bad_files: bool = False,
+    ) -> None:
+        super().__init__(batch_size, val_split, seed, num_workers, mean or IMAGENET_MEAN, std or IMAGENET_STD)
+        if not 0 <= test_split < 1 or val_split + test_split >= 1:
+            raise DataError(f"test_split must be in [0, 1) with val_split + test_split < 1, got {test_split}")
+        self.save_hyperparameters()
+        self.root = Path(data_dir)
+        self.test_split = test_split
+        self.image_size = image_size
+        self.augment = augment
+        self.skip_bad_files = skip_bad_files
+        self.train_root = self.root / "train" if (self.root / "train").is_dir() else self.root
+        if not self.root.is_dir():
+            raise DataError(f"image folder {self.root} does not exist: pass --data.data_dir PATH")
+        self.class_names = [p.name for p in class_folders(self.train_root) if p.name not in ("train", "val", "test")]
+        if len(self.class_names) < 2:
+            raise DataError(
+                f"{self.train_root} needs one folder per class (at least two), found {self.class_names or 'none'}"
+            )
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+        self.cached_views = 0
+
+    # ---- splits --------------------------------------------------------------------------------------
+
+    def _carve(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Disjoint train/val/test indices into the training images, fixed by ``seed``."""
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
+        n_val = 0 if (self.root / "val").is_dir() else int(round(n * self.val_split))
+        n_test = 0 if (self.root / "test").is_dir() else int(round(n * self.test_split))
+        return perm[n_val + n_test :], perm[:n_val], perm[n_val : n_val + n_test]
+
+    def _checked(self, files: list[Path], labels: list[int]) -> tuple[list[Path], list[int]]:
+        if not self.skip_bad_files:
+            return files, labels
+        keep, bad = [], []
+        for f, y in zip(files, labels, strict=True):
+            try:
+                read_rgb(f)
+                keep.append((f, y))
+            except DataError:
+                bad.append(f)
+        if bad:
+            warnings.warn(f"left out {len(bad)} unreadable image(s): {', '.join(map(str, bad[:5]))}", stacklevel=2)
+        return [f for f, _ in keep], [y for _, y in keep]
+
+    def split_files(self) -> dict[str, tuple[list[Path], list[int]]]:
+        """Files and labels of each split."""
+        files, labels = self._checked(*list_images(self.train_root, self.class_names))
+        train_idx, val_idx, test_idx = self._carve(len(files))
+
+        def pick(idx: torch.Tensor) -> tuple[list[Path], list[int]]:
+            return [files[i] for i in idx.tolist()], [labels[i] for i in idx.tolist()]
+
+        splits = {"train": pick(train_idx), "val": pick(val_idx), "test": pick(test_idx)}
+        for name in ("val", "test"):
+            if (self.root / name).is_dir():
+                splits[name] = self._checked(*list_images(self.root / name, self.class_names))
+        return splits
+
+    def setup(self, stage: str) -> None:
+        if self.train_set is not None or self.test_set is not None and stage in ("test", "predict"):
+            return
+        splits = self.split_files()
+        train_tf = train_transform(self.image_size) if self.augment else eval_transform(self.image_size)
+        eval_tf = eval_transform(self.image_size)
+        self.train_set = ImageFileDataset(*splits["train"], train_tf)
+        self.val_set = ImageFileDataset(*splits["val"], eval_tf)
+        self.test_set = ImageFileDataset(*splits["test"], eval_tf)
+
+    # ---- feature caching -------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def cache_features(self, extract: Callable[[torch.Tensor], torch.Tensor], device: torch.device, views: int = 1):
+        """Replace the train and val images by ``extract(normalised images)``, computed once.
+
+        ``views`` = 1 caches the evaluation transform of each training image (no augmentation); ``views`` = K > 1
+        caches K augmented views, and epoch ``e`` trains on view ``e % K``.
+        """
+        if views < 1:
+            raise DataError(f"views must be >= 1, got {views}")
+        if self.train_set is None:
+            self.setup("fit")
+
+        def features(dataset: ImageFileDataset, transform: Callable) -> torch.Tensor:
+            dataset = ImageFileDataset(dataset.files, dataset.labels.tolist(), transform)
+            loader = DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers)
+            out = [extract(self.normalize(x.to(device, non_blocking=True))).float().cpu() for x, _ in loader]
+            return torch.cat(out) if out else torch.empty(0)
+
+        train, val = self.train_set, self.val_set
+        train_tf = train_transform(self.image_size) if views > 1 else eval_transform(self.image_size)
+        train_features = torch.cat([features(train, train_tf) for _ in range(views)])
+        self.train_set = TensorBatchDataset(train_features, train.labels.repeat(views))
+        self.val_set = TensorBatchDataset(features(val, eval_transform(self.image_size)), val.labels)
+        self.cached_views = views
+
+    # ---- loaders ------------------------------------------------------------------------------------------
+
+    def _collate(self):
+        return keep_batch if self.cached_views else None
+
+    def train_dataloader(self) -> DataLoader:
+        return self.make_loader(self.train_set, True, self._collate(), views=max(1, self.cached_views))
+
+    def val_dataloader(self) -> DataLoader:
+        return self.make_loader(self.val_set, False, self._collate())
+
+    def test_dataloader(self) -> DataLoader:
+        return self.make_loader(self.test_set, False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.make_loader(self.test_set, False)

@@ -1,0 +1,86 @@
+"""The lesson's transfer learning: a frozen pretrained backbone and a new classifier head."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from modules.backbones import build_backbone, get_backbone
+from modules.classification import ClassificationModule
+
+
+class TransferModel(ClassificationModule):
+    """A frozen ImageNet backbone and the lesson's head: Linear(features, 256), ReLU, Dropout(0.2),
+    Linear(256, num_classes), LogSoftmax. Only the head trains (Adam, lr 0.003).
+
+    The backbone is frozen twice over: its parameters need no gradient, and it stays in eval mode so its
+    BatchNorm statistics do not move. ``forward`` also accepts features (B, features) computed earlier by
+    :meth:`extract_features`, which is how cached features train the head.
+
+    Args:
+        backbone: densenet121 (the lesson's), resnet18, resnet50 or efficientnet_lite0.
+        weights: ``imagenet``, ``none`` (random init) or a local state_dict file.
+        hidden: width of the head's hidden layer.
+        dropout: dropout of the head.
+        channels_last: on a GPU, run the backbone in channels_last memory format.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "densenet121",
+        weights: str = "imagenet",
+        hidden: int = 256,
+        dropout: float = 0.2,
+        channels_last: bool = True,
+        num_classes: int = 2,
+        lr: float = 0.003,
+        class_names: list[str] | None = None,
+        lr_schedule: str = "cosine",
+    ) -> None:
+        super().__init__(num_classes=num_classes, lr=lr, class_names=class_names, lr_schedule=lr_schedule)
+        spec = get_backbone(backbone)
+        self.backbone = build_backbone(backbone, weights)
+        self.backbone.requires_grad_(False)
+        self.backbone.eval()
+        self.channels_last = channels_last
+        self.head = nn.Sequential(
+            nn.Linear(spec.features, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+            nn.LogSoftmax(dim=1),
+        )
+
+    @property
+    def backbone_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.backbone.parameters())
+
+    def train(self, mode: bool = True) -> TransferModel:
+        """Like ``nn.Module.train``, but a frozen backbone stays in eval mode (BatchNorm statistics fixed)."""
+        super().train(mode)
+        if self.backbone_frozen:
+            self.backbone.eval()
+        return self
+
+    def extract_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Backbone features (B, features) of normalised images (B, 3, H, W)."""
+        if self.channels_last and images.is_cuda:
+            images = images.contiguous(memory_format=torch.channels_last)
+        if self.backbone_frozen:
+            with torch.no_grad():
+                return self.backbone(images)
+        return self.backbone(images)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities from images (B, 3, H, W) or from cached features (B, features)."""
+        features = x if x.ndim == 2 else self.extract_features(x)
+        return self.head(features)
+
+    def on_fit_start(self) -> None:
+        if self.channels_last and self.device.type == "cuda":
+            self.backbone.to(memory_format=torch.channels_last)
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        return iter(self.head.parameters())
