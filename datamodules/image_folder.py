@@ -24,8 +24,9 @@ def train_transform(size: int = 224) -> v2.Compose:
     return v2.Compose([v2.RandomRotation(30), v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()])
 
 
-def eval_transform(size: int = 224, resize: int = 255) -> v2.Compose:
-    """The lesson's evaluation transform: Resize(255), CenterCrop(224)."""
+def eval_transform(size: int = 224) -> v2.Compose:
+    """The lesson's evaluation transform: Resize(255), CenterCrop(224) (scaled alike for other sizes)."""
+    resize = round(size * 255 / 224)
     return v2.Compose([v2.Resize(resize, antialias=True), v2.CenterCrop(size)])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -11,6 +12,13 @@ ALIASES = ("best", "last")
 
 class CheckpointError(Exception):
     """A checkpoint that cannot be found or used; the message says what to do."""
+
+
+def run_name(model_class_path: str, data_class_path: str) -> str:
+    """The folder of a model/data pair's runs under ``logs/``: ``MLP-MNIST``, ``TransferModel-CatDog``."""
+    model = str(model_class_path).rsplit(".", 1)[-1]
+    data = str(data_class_path).rsplit(".", 1)[-1].removesuffix("DataModule")
+    return f"{model}-{data}"
 
 
 def newest_last_checkpoint(save_dir: str | Path, name: str | None) -> Path:
@@ -56,3 +64,43 @@ def resolve(ckpt_path: str, save_dir: str | Path, name: str | None) -> str:
     if not Path(ckpt_path).is_file():
         raise CheckpointError(f"checkpoint {ckpt_path} does not exist: pass a .ckpt file, `best` or `last`")
     return ckpt_path
+
+
+def _flag_value(argv: list[str], flag: str) -> tuple[int, str] | None:
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            return i + 1, argv[i + 1]
+        if arg.startswith(flag + "="):
+            return i, arg.split("=", 1)[1]
+    return None
+
+
+def with_checkpoint(argv: list[str], save_dir: str = "logs") -> list[str]:
+    """Command-line arguments with ``--ckpt_path`` resolved to a file, and the model and data classes of that
+    checkpoint put first (with the data settings it was trained with) unless the user names them.
+
+    So ``test --ckpt_path best --data.data_dir PATH`` needs nothing else, whatever model made the checkpoint.
+    """
+    found = _flag_value(argv, "--ckpt_path")
+    if found is None or not argv or argv[0].startswith("-"):
+        return argv
+    position, value = found
+    named = {flag: _flag_value(argv, flag) for flag in ("--model", "--data")}
+    name = run_name(named["--model"][1], named["--data"][1]) if named["--model"] and named["--data"] else None
+    path = resolve(value, save_dir, name)
+    out = list(argv)
+    out[position] = path if out[position] == value else f"--ckpt_path={path}"
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise CheckpointError(f"{path} holds no model weights: pass a .ckpt written by `fit`")
+    if any(a in ("-c", "--config") or a.startswith("--config=") for a in argv):
+        return out
+    first = []
+    for flag, key in (("--model", "hyper_parameters"), ("--data", "datamodule_hyper_parameters")):
+        hparams = dict(state.get(key) or {})
+        if named[flag] is None and "_class_path" in hparams:
+            hparams.pop("_instantiator", None)
+            class_path = hparams.pop("_class_path")
+            init_args = hparams if flag == "--data" else {}  # Lightning restores the model's own
+            first += [flag, json.dumps({"class_path": class_path, "init_args": init_args})]
+    return [out[0], *first, *out[1:]]

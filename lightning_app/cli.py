@@ -27,7 +27,6 @@ class LessonCLI(LightningCLI):
     """``fit``/``validate``/``test``/``predict`` for the lesson's models, with TensorBoard and checkpoints."""
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
-        self._args = list(sys.argv[1:] if args is None else args)
         if args is not None and args == sys.argv[1:]:
             args = None  # parse sys.argv itself (LightningCLI warns when given both)
         super().__init__(
@@ -77,53 +76,7 @@ class LessonCLI(LightningCLI):
 
     def _run_name(self) -> str:
         section = self._section()
-        model = str(section.model.class_path).rsplit(".", 1)[-1]
-        data = str(section.data.class_path).rsplit(".", 1)[-1].removesuffix("DataModule")
-        return f"{model}-{data}"
-
-    def _user_named(self, *prefixes: str) -> bool:
-        return any(a.split("=", 1)[0].startswith(prefixes) for a in self._args)
-
-    def _user_class(self, flag: str) -> bool:
-        return any(a.split("=", 1)[0] == flag for a in self._args)
-
-    def _user_keys(self, prefix: str) -> set[str]:
-        keys = {a.split("=", 1)[0][len(prefix) :] for a in self._args if a.startswith(prefix)}
-        return {k.removeprefix("init_args.") for k in keys}
-
-    def _parse_ckpt_path(self) -> None:
-        """Resolve ``best``/``last``, restore model (and data, unless named) hyperparameters from the file."""
-        if not self.config.get("subcommand"):
-            return
-        section = self._section()
-        ckpt_path = section.get("ckpt_path")
-        if not ckpt_path:
-            return
-        init_args = self._logger_args()
-        save_dir = init_args.save_dir if init_args else "logs"
-        name = None
-        if (
-            self._user_class("--model") or self._user_class("--data") or self._user_named("-c", "--config")
-        ) and init_args:
-            name = self._run_name() if init_args.name == AUTO else init_args.name
-        section.ckpt_path = checkpoints.resolve(ckpt_path, save_dir, name)
-        ckpt = checkpoints.load_checkpoint(section.ckpt_path)
-        if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-            raise checkpoints.CheckpointError(
-                f"{section.ckpt_path} holds no model weights: pass a .ckpt written by `fit`"
-            )
-        data_hparams = dict(ckpt.get("datamodule_hyper_parameters") or {})
-        if "_class_path" in data_hparams and not self._user_named("-c", "--config") and not self._user_class("--data"):
-            data_hparams.pop("_instantiator", None)
-            class_path = data_hparams.pop("_class_path")
-            current = section.data.get("init_args") or {}
-            for key in self._user_keys("--data."):  # what the user sets now wins over the checkpoint
-                if key in current:
-                    data_hparams[key] = current[key]
-            self.config = self.parser.parse_object(
-                {self.config.subcommand: {"data": {"class_path": class_path, "init_args": data_hparams}}}, self.config
-            )
-        super()._parse_ckpt_path()
+        return checkpoints.run_name(section.model.class_path, section.data.class_path)
 
     def before_instantiate_classes(self) -> None:
         self._normalise_like_the_backbone()
@@ -246,6 +199,7 @@ def main(args: list[str] | None = None) -> None:
     argv = shipped_configs(sys.argv[1:] if args is None else args)
     try:
         check_class_names(argv)
+        argv = checkpoints.with_checkpoint(argv)
         LessonCLI(args=argv)
     except Exception as exc:
         found = user_error(exc)

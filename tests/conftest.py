@@ -70,3 +70,43 @@ class StopAfter(Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.current_epoch + 1 >= self.epochs:
             trainer.should_stop = True
+
+
+def write_photo(path: Path, kind: str, color: tuple[int, int, int], size: tuple[int, int] = (48, 40)) -> None:
+    """A small image file: rgb JPEG, grey JPEG, RGBA PNG, palette PNG, or a broken file."""
+    from PIL import Image
+
+    rng = np.random.default_rng(abs(hash(path.name)) % 2**32)
+    pixels = np.clip(np.array(color) + rng.integers(-30, 30, size=(size[1], size[0], 3)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    if kind == "jpg":
+        image.save(path, "JPEG")
+    elif kind == "grey":
+        image.convert("L").save(path, "JPEG")
+    elif kind == "rgba":
+        image.convert("RGBA").save(path, "PNG")
+    elif kind == "palette":
+        image.convert("P").save(path, "PNG")
+    elif kind == "broken":
+        path.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    else:
+        raise ValueError(kind)
+
+
+def write_photo_folder(root: Path, classes: dict[str, tuple[int, int, int]], per_class: int = 12) -> Path:
+    """``root/<class>/*.jpg|png`` with a mix of formats, each class its own colour."""
+    kinds = ["jpg", "jpg", "grey", "rgba", "palette", "jpg"]
+    for name, color in classes.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            kind = kinds[i % len(kinds)]
+            write_photo(root / name / f"{name}{i}.{'png' if kind in ('rgba', 'palette') else 'jpg'}", kind, color)
+    return root
+
+
+CATS_DOGS = {"cat": (200, 60, 60), "dog": (60, 60, 200)}
+
+
+@pytest.fixture
+def photo_root(tmp_path) -> Path:
+    return write_photo_folder(tmp_path / "photos", CATS_DOGS)

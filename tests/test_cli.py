@@ -118,3 +118,35 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(run_cli, capsys, tmp_path):
     with pytest.raises(SystemExit):
         run_cli("test", "--ckpt_path", str(bogus))
     assert "is not a checkpoint this app can load safely" in capsys.readouterr().err
+
+
+def test_transfer_fit_and_test_through_the_cli(photo_root, run_cli, capsys):
+    common = ["--data.data_dir", str(photo_root), "--data.image_size", "32", "--data.num_workers", "0"]
+    run_cli(
+        "fit",
+        "-c",
+        "catdog_transfer",
+        "--model.backbone",
+        "resnet18",
+        "--model.weights",
+        "none",
+        "--trainer.max_epochs",
+        "2",
+        *common,
+    )
+    run = Path("logs/TransferModel-CatDog/version_0")
+    config = (run / "config.yaml").read_text()
+    assert "FeatureCache" in config and "- 0.485" in config  # resnet18 is normalised with ImageNet's stats
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["hyper_parameters"]["class_names"] == ["cat", "dog"]
+    assert json.loads((run / "metrics.json").read_text())["test/acc"] >= 0.5
+    capsys.readouterr()
+    run_cli("test", "--ckpt_path", "best", *common)
+    assert "test/acc:" in capsys.readouterr().out
+
+
+def test_efficientnet_normalises_with_its_own_statistics(photo_root, run_cli, capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "-c", "catdog_transfer", "--data.data_dir", str(photo_root), "--print_config"])
+    out = capsys.readouterr().out
+    assert "backbone: efficientnet_lite0" in out and "mean: null" in out  # filled in at instantiation
