@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.errors import DataError
+from datamodules.image_io import ImageFileDataset, list_image_files, read_rgb
 from datamodules.tensor_dataset import EpochShuffleSampler
 
 
@@ -30,6 +32,7 @@ class ClassificationDataModule(LightningDataModule):
         num_workers: int,
         mean: Sequence[float],
         std: Sequence[float],
+        predict_path: str | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -44,6 +47,8 @@ class ClassificationDataModule(LightningDataModule):
         self.num_workers = num_workers
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.predict_path = predict_path
+        self.predict_files: list[Path] = []
 
     @property
     def num_classes(self) -> int:
@@ -63,6 +68,27 @@ class ClassificationDataModule(LightningDataModule):
             collate_fn=collate_fn,
             pin_memory=torch.cuda.is_available(),
         )
+
+    def predict_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """How a user's image file becomes a network input (before normalisation)."""
+        raise NotImplementedError
+
+    def predict_reader(self) -> Callable[[Path], torch.Tensor]:
+        return read_rgb
+
+    def sample_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Up to ``n`` uint8 validation images and their labels, for pictures of predictions."""
+        raise NotImplementedError
+
+    def predict_dataloader(self) -> DataLoader:
+        """The files under ``predict_path`` (their names in ``predict_files``), or else the test split."""
+        if not self.predict_path:
+            self.predict_files = []
+            return self.test_dataloader()
+        self.predict_files = list_image_files(self.predict_path)
+        labels = [-1] * len(self.predict_files)
+        dataset = ImageFileDataset(self.predict_files, labels, self.predict_transform(), self.predict_reader())
+        return self.make_loader(dataset, shuffle=False)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images to float in [0, 1], then ``(x - mean) / std`` (the lesson's ToTensor + Normalize)."""

@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 import torch
 from torch.utils.data import DataLoader
 from torchvision.datasets import VisionDataset
+from torchvision.transforms import v2
 
 from datamodules.base import ClassificationDataModule
 from datamodules.errors import DataError
+from datamodules.image_io import read_grey
 from datamodules.tensor_dataset import TensorBatchDataset, keep_batch
 
 
@@ -32,6 +35,7 @@ class IdxDataModule(ClassificationDataModule):
         seed: seed of the train/val split.
         num_workers: DataLoader worker processes (0 is fastest for in-memory tensors).
         download: fetch missing files with torchvision.
+        predict_path: an image file or folder for ``predict`` (any size; made grey 28x28), default the test split.
     """
 
     dataset_class: ClassVar[type[VisionDataset]]
@@ -45,8 +49,9 @@ class IdxDataModule(ClassificationDataModule):
         seed: int = 42,
         num_workers: int = 0,
         download: bool = True,
+        predict_path: str | None = None,
     ) -> None:
-        super().__init__(batch_size, val_split, seed, num_workers, mean=(0.5,), std=(0.5,))
+        super().__init__(batch_size, val_split, seed, num_workers, (0.5,), (0.5,), predict_path)
         self.save_hyperparameters()
         self.data_dir = data_dir
         self.download = download
@@ -121,5 +126,14 @@ class IdxDataModule(ClassificationDataModule):
     def test_dataloader(self) -> DataLoader:
         return self.make_loader(self.test_set, shuffle=False, collate_fn=keep_batch)
 
-    def predict_dataloader(self) -> DataLoader:
-        return self.make_loader(self.test_set, shuffle=False, collate_fn=keep_batch)
+    def predict_reader(self) -> Callable[[Path], torch.Tensor]:
+        return read_grey
+
+    def predict_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        return v2.Resize((28, 28), antialias=True)
+
+    def sample_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.val_set is None and self.test_set is None:
+            self.setup("fit")
+        dataset = self.val_set if self.val_set is not None and len(self.val_set) else self.test_set
+        return dataset.images[:n], dataset.labels[:n]

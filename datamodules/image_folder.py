@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -12,7 +12,7 @@ from torchvision.transforms import v2
 
 from datamodules.base import ClassificationDataModule
 from datamodules.errors import DataError
-from datamodules.image_io import IMAGE_SUFFIXES, read_rgb
+from datamodules.image_io import IMAGE_SUFFIXES, ImageFileDataset, read_rgb
 from datamodules.tensor_dataset import TensorBatchDataset, keep_batch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -28,21 +28,6 @@ def eval_transform(size: int = 224) -> v2.Compose:
     """The lesson's evaluation transform: Resize(255), CenterCrop(224) (scaled alike for other sizes)."""
     resize = round(size * 255 / 224)
     return v2.Compose([v2.Resize(resize, antialias=True), v2.CenterCrop(size)])
-
-
-class ImageFileDataset(Dataset):
-    """(file, label) pairs decoded to uint8 RGB tensors (C, H, W) and transformed on access."""
-
-    def __init__(self, files: Sequence[Path], labels: Sequence[int], transform: Callable) -> None:
-        self.files = list(files)
-        self.labels = torch.as_tensor(list(labels), dtype=torch.long)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.transform(read_rgb(self.files[index])), self.labels[index]
 
 
 def class_folders(root: Path) -> list[Path]:
@@ -84,6 +69,7 @@ class CatDogDataModule(ClassificationDataModule):
         std: per-channel std, as ``mean``.
         skip_bad_files: check every image once at set-up and leave out unreadable ones with a warning,
             instead of stopping with an error naming the file.
+        predict_path: an image file or folder for ``predict`` (default: the test split).
     """
 
     def __init__(
@@ -99,8 +85,11 @@ class CatDogDataModule(ClassificationDataModule):
         mean: list[float] | None = None,
         std: list[float] | None = None,
         skip_bad_files: bool = False,
+        predict_path: str | None = None,
     ) -> None:
-        super().__init__(batch_size, val_split, seed, num_workers, mean or IMAGENET_MEAN, std or IMAGENET_STD)
+        super().__init__(
+            batch_size, val_split, seed, num_workers, mean or IMAGENET_MEAN, std or IMAGENET_STD, predict_path
+        )
         if not 0 <= test_split < 1 or val_split + test_split >= 1:
             raise DataError(f"test_split must be in [0, 1) with val_split + test_split < 1, got {test_split}")
         self.save_hyperparameters()
@@ -119,6 +108,7 @@ class CatDogDataModule(ClassificationDataModule):
             )
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+        self.val_images: ImageFileDataset | None = None
         self.test_set: Dataset | None = None
         self.cached_views = 0
 
@@ -166,7 +156,7 @@ class CatDogDataModule(ClassificationDataModule):
         train_tf = train_transform(self.image_size) if self.augment else eval_transform(self.image_size)
         eval_tf = eval_transform(self.image_size)
         self.train_set = ImageFileDataset(*splits["train"], train_tf)
-        self.val_set = ImageFileDataset(*splits["val"], eval_tf)
+        self.val_set = self.val_images = ImageFileDataset(*splits["val"], eval_tf)
         self.test_set = ImageFileDataset(*splits["test"], eval_tf)
 
     # ---- feature caching -------------------------------------------------------------------------------
@@ -210,5 +200,12 @@ class CatDogDataModule(ClassificationDataModule):
     def test_dataloader(self) -> DataLoader:
         return self.make_loader(self.test_set, False)
 
-    def predict_dataloader(self) -> DataLoader:
-        return self.make_loader(self.test_set, False)
+    def predict_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        return eval_transform(self.image_size)
+
+    def sample_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.val_images is None:
+            self.setup("fit")
+        dataset = self.val_images if len(self.val_images) else self.test_set
+        items = [dataset[i] for i in range(min(n, len(dataset)))]
+        return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import modules  # noqa: F401 - registers the models for --model NAME
 from datamodules import DataError
 from lightning_app import checkpoints
 from lightning_app.callbacks import MetricsJSON, last_checkpoint, monitoring_checkpoint, run_dir
+from lightning_app.predictions import PredictionWriter
+from lightning_app.tensorboard import LearningRate, TensorBoardViews
 from modules import ClassificationModule, ModelError
 from modules.backbones import get_backbone
 
@@ -36,7 +39,9 @@ class LessonCLI(LightningCLI):
             subclass_mode_data=True,
             save_config_kwargs={"overwrite": True},
             seed_everything_default=42,
-            trainer_defaults={"callbacks": [MetricsJSON(), last_checkpoint()]},
+            trainer_defaults={
+                "callbacks": [MetricsJSON(), last_checkpoint(), TensorBoardViews(), LearningRate(), PredictionWriter()]
+            },
             args=args,
             run=run,
         )
@@ -54,7 +59,7 @@ class LessonCLI(LightningCLI):
                 "trainer.max_epochs": 5,
                 "trainer.logger": {
                     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                    "init_args": {"save_dir": "logs", "name": AUTO},
+                    "init_args": {"save_dir": "logs", "name": AUTO, "default_hp_metric": False},
                 },
             }
         )
@@ -144,6 +149,11 @@ class LessonCLI(LightningCLI):
         stage = "test" if "test/acc" in metrics else "val"
         if f"{stage}/acc" in metrics:
             lines.append(f"{stage}/acc: {metrics[f'{stage}/acc']:.4f}  ({stage}/loss {metrics[f'{stage}/loss']:.4f})")
+        ckpt = monitoring_checkpoint(self.trainer)
+        if best and ckpt is not None and ckpt.best_model_score is not None:
+            epoch = re.search(r"epoch=(\d+)", Path(best).name)
+            at = f" at epoch {epoch.group(1)}" if epoch else ""
+            lines.append(f"best {ckpt.monitor}: {float(ckpt.best_model_score):.4f}{at}")
         if best:
             lines.append(f"best checkpoint: {best}")
         folder = run_dir(self.trainer)

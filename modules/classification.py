@@ -56,7 +56,7 @@ class ClassificationModule(LightningModule):
         """Log-probabilities, shape (batch, num_classes)."""
         return self.net(x)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
         x, y = batch
         log_probs = self(x)
         loss = self.criterion(log_probs, y)
@@ -64,16 +64,17 @@ class ClassificationModule(LightningModule):
         accuracy.update(log_probs, y)
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "train", sync_dist=True)
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
-        return loss
+        return {"loss": loss, "preds": log_probs.detach().argmax(dim=1)}
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+        return self._step(batch, "train")["loss"]
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._step(batch, "val")
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "test")
+    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Loss and predicted classes, for callbacks such as the confusion matrix."""
+        return self._step(batch, "test")
 
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
         """Class probabilities, shape (batch, num_classes)."""

@@ -1,0 +1,149 @@
+"""Figures of what the network sees and says: the lesson's ``view_classify``, grids of it, confusion matrices.
+
+One place for all pictures: the TensorBoard callbacks and ``predict`` use the same functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files and TensorBoard only, never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+RIGHT, WRONG = "#2a9d4b", "#d1342f"
+
+
+def displayable(image: torch.Tensor) -> np.ndarray:
+    """A (C, H, W) image, uint8 or float in [0, 1], as an (H, W) or (H, W, 3) array for imshow."""
+    image = image.detach().cpu()
+    array = image.float().div(255) if image.dtype == torch.uint8 else image.float().clamp(0, 1)
+    array = array.numpy()
+    return array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+
+
+def _draw(ax_image, ax_bars, image, probs, class_names, label, title):
+    ax_image.imshow(displayable(image), cmap="gray" if image.shape[0] == 1 else None)
+    ax_image.axis("off")
+    predicted = int(np.argmax(probs))
+    ok = label is None or label < 0 or predicted == label
+    name = class_names[predicted]
+    caption = f"{title + ': ' if title else ''}{name} ({probs[predicted]:.0%})"
+    if not ok:
+        caption += f"\ntrue: {class_names[label]}"
+    ax_image.set_title(caption, fontsize=9, color="black" if ok else WRONG)
+    colors = ["#9aa5b1"] * len(class_names)
+    colors[predicted] = RIGHT if ok else WRONG
+    if label is not None and 0 <= label < len(class_names) and not ok:
+        colors[label] = RIGHT
+    positions = np.arange(len(class_names))
+    ax_bars.barh(positions, probs, color=colors)
+    ax_bars.set_yticks(positions)
+    ax_bars.set_yticklabels(class_names, fontsize=8)
+    ax_bars.invert_yaxis()
+    ax_bars.set_xlim(0, 1.0)
+    ax_bars.set_title("Class probability", fontsize=9)
+
+
+def view_classify(
+    image: torch.Tensor, probs: Sequence[float], class_names: Sequence[str], label: int | None = None, title: str = ""
+) -> Figure:
+    """The lesson's ``view_classify``: the image beside a bar chart of its class probabilities.
+
+    ``label`` (when known) marks a wrong prediction in red and the true class in green.
+    """
+    probs = np.asarray(probs, dtype=float)
+    fig, (ax_image, ax_bars) = plt.subplots(figsize=(6, 3 + 0.1 * len(class_names)), ncols=2)
+    _draw(ax_image, ax_bars, image, probs, list(class_names), label, title)
+    fig.tight_layout()
+    return fig
+
+
+def prediction_grid(
+    images: torch.Tensor,
+    probs: torch.Tensor,
+    class_names: Sequence[str],
+    labels: torch.Tensor | None = None,
+    titles: Sequence[str] | None = None,
+    columns: int = 4,
+) -> Figure:
+    """Several ``view_classify`` panels in one figure, wrong predictions in red.
+
+    Drawn on a single Axes (images by extent, bars by offset): about 3x faster than one Axes pair per panel,
+    which matters when it is drawn after every validation.
+    """
+    n, k = len(images), len(class_names)
+    columns = max(1, min(columns, n))
+    rows = max(1, -(-n // columns))
+    cell_w, cell_h = 2.7, 1.5
+    fig = Figure(figsize=(cell_w * columns * 1.15, (cell_h + 0.02 * k) * rows * 1.25))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.axis("off")
+    probs = probs.detach().float().cpu().numpy()
+    bar_h = 1.0 / k
+    for i in range(n):
+        r, c = divmod(i, columns)
+        x0, y0 = c * cell_w, (rows - 1 - r) * cell_h
+        image = displayable(images[i])
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, extent=(x0, x0 + 1, y0, y0 + 1))
+        predicted = int(np.argmax(probs[i]))
+        label = int(labels[i]) if labels is not None else -1
+        ok = label < 0 or label == predicted
+        colors = ["#9aa5b1"] * k
+        colors[predicted] = RIGHT if ok else WRONG
+        if not ok and label < k:
+            colors[label] = RIGHT
+        ys = y0 + 1 - bar_h * (np.arange(k) + 0.5)
+        ax.barh(ys, probs[i], left=x0 + 1.45, height=bar_h * 0.8, color=colors)
+        ax.plot([x0 + 1.45, x0 + 2.45], [y0, y0], color="#cccccc", linewidth=0.5)
+        for j, name in enumerate(class_names):
+            ax.text(x0 + 1.42, ys[j], str(name)[:14], ha="right", va="center", fontsize=5)
+        caption = f"{titles[i] + ': ' if titles else ''}{class_names[predicted]} ({probs[i][predicted]:.0%})"
+        if not ok:
+            caption += f", true {class_names[label]}"
+        ax.text(x0, y0 + 1.08, caption, fontsize=7, color="black" if ok else WRONG)
+    ax.set_xlim(-0.1, columns * cell_w)
+    ax.set_ylim(-0.1, rows * cell_h)
+    return fig
+
+
+def confusion_matrix_figure(matrix: torch.Tensor, class_names: Sequence[str]) -> Figure:
+    """Counts of true (rows) against predicted (columns) classes, with the numbers written in."""
+    counts = matrix.detach().cpu().numpy()
+    size = 2 + 0.6 * len(class_names)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    shown = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(shown, ax=ax, fraction=0.046)
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.set_xticklabels(class_names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticklabels(class_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = counts.max() / 2 if counts.size else 0
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            ax.text(
+                j,
+                i,
+                int(counts[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if counts[i, j] > threshold else "black",
+            )
+    accuracy = np.trace(counts) / max(1, counts.sum())
+    ax.set_title(f"Confusion matrix (accuracy {accuracy:.2%})")
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Figure, path) -> None:
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

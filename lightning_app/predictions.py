@@ -1,0 +1,69 @@
+"""``predict`` output: a CSV of class probabilities per file, and ``view_classify`` pictures."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from lightning_app import figures
+from lightning_app.callbacks import run_dir
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Writes ``<run>/predictions/predictions.csv`` (file, predicted class, one probability column per class)
+    and PNGs: one ``view_classify`` figure per image for up to ``per_image`` images, else grids of 16 for the
+    first ``grid_images``."""
+
+    def __init__(self, per_image: int = 16, grid_images: int = 64) -> None:
+        super().__init__(write_interval="epoch")
+        self.per_image = per_image
+        self.grid_images = grid_images
+
+    def write_on_epoch_end(self, trainer: Trainer, pl_module: LightningModule, predictions, batch_indices) -> None:
+        if not trainer.is_global_zero or not predictions:
+            return
+        batches = predictions[0] if isinstance(predictions[0], list) else predictions
+        indices = batch_indices[0] if batch_indices and isinstance(batch_indices[0], list) else batch_indices
+        probs = torch.cat([p.float().cpu() for p in batches])
+        order = [i for batch in indices for i in batch] if indices else list(range(len(probs)))
+        folder = (run_dir(trainer) or Path("logs")) / "predictions"
+        folder.mkdir(parents=True, exist_ok=True)
+        files = list(getattr(trainer.datamodule, "predict_files", []) or [])
+        names = [str(files[i]) if files else f"test[{i}]" for i in order]
+        class_names = list(pl_module.class_names)
+        csv_path = folder / "predictions.csv"
+        with csv_path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "predicted", *[f"p_{c}" for c in class_names]])
+            for name, row in zip(names, probs, strict=True):
+                writer.writerow([name, class_names[int(row.argmax())], *[f"{p:.6f}" for p in row.tolist()]])
+        dataset = trainer.predict_dataloaders.dataset
+        pictures = self._pictures(dataset, order, probs, names, class_names, folder)
+        print(f"predictions: {csv_path}\npictures: {folder}", flush=True)
+
+    def _pictures(self, dataset, order, probs, names, class_names, folder: Path) -> int:
+        def item(k: int) -> tuple[torch.Tensor, int]:
+            image, label = dataset[order[k]]
+            return image, int(label)
+
+        if len(order) <= self.per_image:
+            for k in range(len(order)):
+                image, label = item(k)
+                fig = figures.view_classify(image, probs[k].numpy(), class_names, label, title=Path(names[k]).name)
+                figures.save(fig, folder / f"{k:04d}_{Path(names[k]).stem}.png")
+            return len(order)
+        count = 0
+        for start in range(0, min(len(order), self.grid_images), 16):
+            ks = range(start, min(start + 16, len(order), self.grid_images))
+            items = [item(k) for k in ks]
+            images = torch.stack([image for image, _ in items])
+            labels = torch.tensor([label for _, label in items])
+            titles = [Path(names[k]).name for k in ks]
+            fig = figures.prediction_grid(images, probs[list(ks)], class_names, labels, titles)
+            figures.save(fig, folder / f"grid_{start // 16:03d}.png")
+            count += 1
+        return count

@@ -1,0 +1,104 @@
+"""What a run shows in TensorBoard beyond the logged scalars: overlaid curves, prediction pictures each
+epoch, a confusion matrix at test time, the learning rate, and the hyperparameters with the final metrics."""
+
+from __future__ import annotations
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.loggers import TensorBoardLogger
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from lightning_app import figures
+from lightning_app.callbacks import monitoring_checkpoint
+
+CURVES = {"loss": ["train/loss", "val/loss"], "accuracy": ["train/acc", "val/acc"]}
+
+
+def tensorboard(trainer: Trainer) -> TensorBoardLogger | None:
+    return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+
+
+class LearningRate(LearningRateMonitor):
+    """Lightning's LearningRateMonitor (per epoch), quietly off when the run has no logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging_interval="epoch")
+
+    def on_train_start(self, trainer: Trainer, *args, **kwargs) -> None:
+        if trainer.loggers:
+            super().on_train_start(trainer, *args, **kwargs)
+
+    def on_train_epoch_start(self, trainer: Trainer, *args, **kwargs) -> None:
+        if trainer.loggers:
+            super().on_train_epoch_start(trainer, *args, **kwargs)
+
+
+class TensorBoardViews(Callback):
+    """Pictures and summaries for TensorBoard.
+
+    - SCALARS: a "curves" section with train and val loss, and train and val accuracy, each on one chart.
+    - IMAGES: ``val/predictions`` after every validation, ``samples`` validation images beside their class
+      probabilities (wrong ones in red); ``test/confusion_matrix`` after testing.
+    - HPARAMS: the model's and data's hyperparameters with ``hp/test_acc``, ``hp/test_loss``, ``hp/best_val_acc``.
+    """
+
+    def __init__(self, samples: int = 8) -> None:
+        self.samples = samples
+        self._images: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._confusion: MulticlassConfusionMatrix | None = None
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        logger = tensorboard(trainer)
+        if logger is not None and trainer.is_global_zero:
+            logger.experiment.add_custom_scalars(
+                {"curves": {name: ["Multiline", tags] for name, tags in CURVES.items()}}
+            )
+
+    @torch.no_grad()
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        logger = tensorboard(trainer)
+        datamodule = trainer.datamodule
+        if logger is None or trainer.sanity_checking or not trainer.is_global_zero or self.samples < 1:
+            return
+        if not hasattr(datamodule, "sample_images"):
+            return
+        if self._images is None:
+            self._images = datamodule.sample_images(self.samples)
+        images, labels = self._images
+        probs = pl_module(datamodule.normalize(images.to(pl_module.device))).exp().float()
+        fig = figures.prediction_grid(images, probs, pl_module.class_names, labels)
+        logger.experiment.add_figure("val/predictions", fig, global_step=trainer.global_step, close=True)
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._confusion = MulticlassConfusionMatrix(pl_module.num_classes, validate_args=False).to(pl_module.device)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self._confusion is not None and isinstance(outputs, dict) and "preds" in outputs:
+            self._confusion.update(outputs["preds"], batch[1])
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        logger = tensorboard(trainer)
+        if self._confusion is None:
+            return
+        matrix = self._confusion.compute()  # synced across processes
+        self._confusion = None
+        if logger is None or not trainer.is_global_zero:
+            return
+        fig = figures.confusion_matrix_figure(matrix, pl_module.class_names)
+        logger.experiment.add_figure("test/confusion_matrix", fig, global_step=trainer.global_step, close=True)
+
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        logger = tensorboard(trainer)
+        if logger is None or not trainer.is_global_zero:
+            return
+        metrics = {
+            f"hp/{k.replace('/', '_')}": float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")
+        }
+        ckpt = monitoring_checkpoint(trainer)
+        if ckpt is not None and ckpt.best_model_score is not None:
+            metrics[f"hp/best_{ckpt.monitor.replace('/', '_')}"] = float(ckpt.best_model_score)
+        params = {f"model/{k}": v for k, v in pl_module.hparams.items() if not k.startswith("_")}
+        if trainer.datamodule is not None:
+            params |= {f"data/{k}": v for k, v in trainer.datamodule.hparams.items() if not k.startswith("_")}
+        logger.log_hyperparams(params, metrics)

@@ -1,0 +1,131 @@
+"""What a run shows: a real TensorBoard server reads back its scalars, images and hparams; predict writes a
+CSV and pictures for the user's own files."""
+
+import csv
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import CATS_DOGS, write_photo_folder
+from PIL import Image
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str, data: bytes | None = None):
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def tensorboard_server():
+    procs = []
+
+    def start(logdir: Path) -> str:
+        port = free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(logdir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--reload_interval",
+            "1",
+        ]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if get_json(f"{base}/data/plugin/scalars/tags"):
+                    return base
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError("TensorBoard did not answer within 60 s")
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_tensorboard_serves_curves_images_and_hparams(idx_root, run_cli, tensorboard_server):
+    run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "2")
+    base = tensorboard_server(Path("logs"))
+    deadline = time.time() + 30
+    while True:  # the server loads event files in the background
+        scalars = get_json(f"{base}/data/plugin/scalars/tags")
+        images = get_json(f"{base}/data/plugin/images/tags")
+        tags = {t for run in scalars.values() for t in run}
+        image_tags = {t for run in images.values() for t in run}
+        if {"val/predictions", "test/confusion_matrix"} <= image_tags or time.time() > deadline:
+            break
+        time.sleep(1)
+    for tag in ("train/loss", "train/acc", "val/loss", "val/acc", "test/acc", "lr-Adam", "hp/test_acc"):
+        assert tag in tags, tag
+    assert {"val/predictions", "test/confusion_matrix"} <= image_tags
+    layout = get_json(f"{base}/data/plugin/custom_scalars/layout")
+    assert "curves" in json.dumps(layout)
+    experiment = get_json(f"{base}/data/plugin/hparams/experiment", json.dumps({"experimentName": ""}).encode())
+    hparam_names = {h["name"] for h in experiment["hparamInfos"]}
+    metric_tags = {m["name"]["tag"] for m in experiment["metricInfos"]}
+    assert {"model/lr", "data/batch_size"} <= hparam_names
+    assert "hp/test_acc" in metric_tags
+
+
+def test_predict_on_user_files_writes_csv_and_pictures(idx_root, run_cli, tmp_path, capsys):
+    run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1")
+    photos = write_photo_folder(tmp_path / "mine", CATS_DOGS, per_class=3)  # RGB/grey/RGBA/palette, any size
+    capsys.readouterr()
+    run_cli("predict", "--ckpt_path", "last", "--data.data_dir", str(idx_root), "--data.predict_path", str(photos))
+    out = capsys.readouterr().out
+    csv_path = Path(out.split("predictions: ")[1].split()[0])
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == 6 and {Path(r["file"]).parent.name for r in rows} == {"cat", "dog"}
+    for row in rows:
+        probs = [float(row[f"p_{d}"]) for d in range(10)]
+        assert abs(sum(probs) - 1) < 1e-4 and row["predicted"] == str(probs.index(max(probs)))
+    pngs = sorted(csv_path.parent.glob("*.png"))
+    assert len(pngs) == 6
+    for png in pngs:
+        with Image.open(png) as image:
+            image.verify()
+            assert image.format == "PNG"
+
+
+def test_predict_on_a_single_photo_with_the_transfer_model(photo_root, run_cli, tmp_path, capsys):
+    common = ["--data.data_dir", str(photo_root), "--data.image_size", "32", "--data.num_workers", "0"]
+    run_cli(
+        "fit",
+        "-c",
+        "catdog_transfer",
+        "--model.backbone",
+        "resnet18",
+        "--model.weights",
+        "none",
+        "--trainer.max_epochs",
+        "1",
+        *common,
+    )
+    photo = next((photo_root / "dog").glob("*.jpg"))
+    capsys.readouterr()
+    run_cli("predict", "--ckpt_path", "last", *common, "--data.predict_path", str(photo))
+    csv_path = Path(capsys.readouterr().out.split("predictions: ")[1].split()[0])
+    (row,) = list(csv.DictReader(csv_path.open()))
+    assert row["file"] == str(photo) and row["predicted"] in ("cat", "dog")
+    assert abs(float(row["p_cat"]) + float(row["p_dog"]) - 1) < 1e-4
