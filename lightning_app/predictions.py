@@ -43,7 +43,7 @@ class PredictionWriter(BasePredictionWriter):
                 writer.writerow([name, class_names[int(row.argmax())], *[f"{p:.6f}" for p in row.tolist()]])
         dataset = trainer.predict_dataloaders.dataset
         pictures = self._pictures(dataset, order, probs, names, class_names, folder)
-        print(f"predictions: {csv_path}\npictures: {folder}", flush=True)
+        print(f"predictions: {csv_path} ({len(names)} rows)\npictures: {pictures} PNG file(s) in {folder}", flush=True)
 
     def _pictures(self, dataset, order, probs, names, class_names, folder: Path) -> int:
         def item(k: int) -> tuple[torch.Tensor, int]:
