@@ -112,3 +112,16 @@ class FeatureCache(Callback):
     @staticmethod
     def _bf16(trainer: Trainer, device: torch.device) -> bool:
         return device.type == "cuda" and "bf16" in str(trainer.precision)
+
+
+class EpochTimer(Callback):
+    """Logs ``time/epoch_s``: wall seconds of each training epoch, its validation included."""
+
+    def __init__(self) -> None:
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        pl_module.log("time/epoch_s", time.perf_counter() - self._start, on_step=False, on_epoch=True)

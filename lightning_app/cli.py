@@ -8,15 +8,16 @@ import sys
 from pathlib import Path
 
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 import datamodules  # noqa: F401 - registers the datamodules for --data NAME
 import modules  # noqa: F401 - registers the models for --model NAME
 from datamodules import DataError
 from lightning_app import checkpoints
-from lightning_app.callbacks import MetricsJSON, last_checkpoint, monitoring_checkpoint, run_dir
+from lightning_app.callbacks import EpochTimer, MetricsJSON, last_checkpoint, monitoring_checkpoint, run_dir
 from lightning_app.predictions import PredictionWriter
+from lightning_app.progress import ThrottledProgressBar
 from lightning_app.tensorboard import LearningRate, TensorBoardViews
 from modules import ClassificationModule, ModelError
 from modules.backbones import get_backbone
@@ -40,11 +41,26 @@ class LessonCLI(LightningCLI):
             save_config_kwargs={"overwrite": True},
             seed_everything_default=42,
             trainer_defaults={
-                "callbacks": [MetricsJSON(), last_checkpoint(), TensorBoardViews(), LearningRate(), PredictionWriter()]
+                "callbacks": [
+                    MetricsJSON(),
+                    last_checkpoint(),
+                    TensorBoardViews(),
+                    LearningRate(),
+                    PredictionWriter(),
+                    EpochTimer(),
+                ]
             },
             args=args,
             run=run,
         )
+
+    def _instantiate_trainer(self, config: dict, callbacks: list):
+        """Lightning's trainer, with a progress bar that redraws by the clock unless the user picks one."""
+        if config.get("enable_progress_bar") is not False and not any(
+            isinstance(cb, ProgressBar) for cb in [*(config.get("callbacks") or []), *callbacks]
+        ):
+            callbacks = [*callbacks, ThrottledProgressBar()]
+        return super()._instantiate_trainer(config, callbacks)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
