@@ -63,7 +63,8 @@ class ClassificationModule(LightningModule):
         log_probs = self(x)
         loss = self.criterion(log_probs, y)
         getattr(self, f"{stage}_acc").update(log_probs.detach(), y)
-        getattr(self, f"{stage}_loss").update(loss.detach(), weight=len(y))
+        # one value per sample: MeanMetric(nan_strategy="disable") ignores `weight=` (torchmetrics 1.9)
+        getattr(self, f"{stage}_loss").update(loss.detach().expand(len(y)))
         return {"loss": loss, "preds": log_probs.detach().argmax(dim=1)}
 
     def _log_epoch(self, stage: str) -> None:
