@@ -86,19 +86,34 @@ class IdxDataModule(ClassificationDataModule):
             ) from err
 
     def _load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        name = self.dataset_class.__name__
         try:
             ds = self.dataset_class(self.data_dir, train=train, download=False)
         except RuntimeError as err:
+            if "not found" not in str(err).lower():
+                raise self._unreadable(train, err) from err
             raise DataError(
-                f"{self.dataset_class.__name__} not found in {self.raw_folder}/: put "
+                f"{name} not found in {self.raw_folder}/: put "
                 f"{', '.join(self._missing_files()) or 'the idx files'} there or pass --data.download true"
             ) from err
-        images = ds.data
+        except (AssertionError, ValueError, IndexError, TypeError) as err:
+            raise self._unreadable(train, err) from err
+        images, labels = ds.data, ds.targets
         if images.dtype != torch.uint8 or images.ndim != 3:
+            raise self._unreadable(train, f"images are {images.dtype} {tuple(images.shape)}, not uint8 (N, H, W)")
+        if len(images) != len(labels):
             raise DataError(
-                f"{self.raw_folder}: expected uint8 images (N, H, W), got {images.dtype} {tuple(images.shape)}"
+                f"{self.raw_folder}: {len(images)} images but {len(labels)} labels in the "
+                f"{'training' if train else 'test'} files: delete both files and download them again"
             )
-        return images.unsqueeze(1).contiguous(), ds.targets.long()
+        return images.unsqueeze(1).contiguous(), labels.long()
+
+    def _unreadable(self, train: bool, reason: object) -> DataError:
+        prefix = "train" if train else "t10k"
+        return DataError(
+            f"the {prefix} idx files in {self.raw_folder}/ are truncated or not idx files "
+            f"({str(reason).splitlines()[0][:120] or type(reason).__name__}): delete them and download again"
+        )
 
     def split_indices(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Disjoint train/val indices, the same for the same seed."""

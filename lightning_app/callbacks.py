@@ -15,7 +15,9 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 def run_dir(trainer: Trainer) -> Path | None:
     """The folder of this run (the logger's version folder), or None without a logger."""
-    return Path(trainer.log_dir) if trainer.logger is not None and trainer.log_dir else None
+    # the logger's own log_dir: Trainer.log_dir broadcasts from rank 0, which hangs code that runs on rank 0 only
+    log_dir = getattr(trainer.logger, "log_dir", None) if trainer.logger is not None else None
+    return Path(log_dir) if log_dir else None
 
 
 def monitoring_checkpoint(trainer: Trainer) -> ModelCheckpoint | None:

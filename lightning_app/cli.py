@@ -10,6 +10,7 @@ from pathlib import Path
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.plugins.io import CheckpointIO
 
 import datamodules  # noqa: F401 - registers the datamodules for --data NAME
 import modules  # noqa: F401 - registers the models for --model NAME
@@ -18,6 +19,7 @@ from lightning_app import checkpoints
 from lightning_app.callbacks import EpochTimer, MetricsJSON, last_checkpoint, monitoring_checkpoint, run_dir
 from lightning_app.predictions import PredictionWriter
 from lightning_app.progress import ThrottledProgressBar
+from lightning_app.safety import AtomicCheckpointIO, StopOnNonFiniteLoss, TrainingError
 from lightning_app.tensorboard import LearningRate, TensorBoardViews
 from modules import ClassificationModule, ModelError
 from modules.backbones import get_backbone
@@ -48,6 +50,7 @@ class LessonCLI(LightningCLI):
                     LearningRate(),
                     PredictionWriter(),
                     EpochTimer(),
+                    StopOnNonFiniteLoss(),
                 ]
             },
             args=args,
@@ -60,7 +63,33 @@ class LessonCLI(LightningCLI):
             isinstance(cb, ProgressBar) for cb in [*(config.get("callbacks") or []), *callbacks]
         ):
             callbacks = [*callbacks, ThrottledProgressBar()]
+        plugins = config.get("plugins") or []
+        plugins = plugins if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            config = {**config, "plugins": [*plugins, AtomicCheckpointIO()]}
         return super()._instantiate_trainer(config, callbacks)
+
+    def _parse_ckpt_path(self) -> None:
+        """Lightning restores the model's hyperparameters from ``--ckpt_path``; a pretrained backbone is then
+        not fetched again, since the checkpoint holds its weights."""
+        super()._parse_ckpt_path()
+        if not self.config.get("subcommand") or not self._section().get("ckpt_path"):
+            return
+        init_args = self._section().model.get("init_args")
+        if init_args is not None and init_args.get("weights") not in (None, "none"):
+            init_args.weights = "none"
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except RuntimeError as err:
+            if "loading state_dict" not in str(err):
+                raise
+            detail = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), "")
+            raise checkpoints.CheckpointError(
+                f"{self._section().get('ckpt_path')} was made for another model or number of classes "
+                f"({detail[:160]}): use the --model and --data it was trained with"
+            ) from err
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -179,7 +208,7 @@ class LessonCLI(LightningCLI):
         print("\n".join(lines), flush=True)
 
 
-USER_ERRORS = (DataError, ModelError, checkpoints.CheckpointError)
+USER_ERRORS = (DataError, ModelError, checkpoints.CheckpointError, TrainingError)
 
 
 def shipped_configs(args: list[str]) -> list[str]:

@@ -110,3 +110,55 @@ CATS_DOGS = {"cat": (200, 60, 60), "dog": (60, 60, 200)}
 @pytest.fixture
 def photo_root(tmp_path) -> Path:
     return write_photo_folder(tmp_path / "photos", CATS_DOGS)
+
+
+class PoisonAfter(Callback):
+    """From epoch ``epoch`` on, the weights turn NaN: the loss does too."""
+
+    def __init__(self, epoch: int = 1) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch >= self.epoch:
+            import torch
+
+            with torch.no_grad():
+                for p in pl_module.parameters():
+                    p.fill_(float("nan"))
+
+
+class KillAt(Callback):
+    """SIGKILLs its own process in the middle of epoch ``epoch``, as a crash or an OOM killer would."""
+
+    def __init__(self, epoch: int = 1, batch: int = 4) -> None:
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RecordBatches(Callback):
+    """Writes the training samples each rank saw to ``$RECORD_DIR/rank<N>.json`` (identified by content)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        import hashlib
+
+        import torch
+
+        pixels = batch[0].flatten(1).mul(127.5).add(127.5).round().to(torch.uint8)  # back to the stored bytes
+        self.seen += [hashlib.sha1(row.numpy().tobytes()).hexdigest() for row in pixels]
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        import json
+        import os
+
+        folder = Path(os.environ["RECORD_DIR"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"rank{trainer.global_rank}.json").write_text(json.dumps(self.seen))

@@ -1,0 +1,210 @@
+"""Trust: bad files, untrusted checkpoints, atomic checkpoints, NaN losses, kill and resume, DDP."""
+
+import json
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import write_idx_dataset, write_photo
+
+from datamodules import DataError, MNISTDataModule
+from datamodules.image_io import read_rgb
+from lightning_app.safety import AtomicCheckpointIO
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture
+def idx_copy(tmp_path):
+    return write_idx_dataset(tmp_path / "data", "MNIST")
+
+
+def corrupt(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "magic":
+        path.write_bytes(b"\x00\x00\x09\x03" + data[4:])
+    elif how == "fewer labels":
+        path.write_bytes(struct.pack(">II", 0x801, 500) + data[8:508])
+
+
+@pytest.mark.parametrize(
+    "file, how, message",
+    [
+        ("train-images-idx3-ubyte", "truncated", "truncated or not idx files"),
+        ("train-images-idx3-ubyte", "magic", "truncated or not idx files"),
+        ("train-labels-idx1-ubyte", "fewer labels", "600 images but 500 labels"),
+    ],
+)
+def test_broken_idx_files_are_named(idx_copy, file, how, message):
+    corrupt(idx_copy / "MNIST" / "raw" / file, how)
+    with pytest.raises(DataError, match=message):
+        MNISTDataModule(data_dir=str(idx_copy)).setup("fit")
+
+
+def test_truncated_jpeg_is_named(tmp_path):
+    photo = tmp_path / "cat.jpg"
+    write_photo(photo, "jpg", (10, 200, 10), size=(200, 160))
+    photo.write_bytes(photo.read_bytes()[:600])
+    with pytest.raises(DataError, match="cat.jpg is not a readable image"):
+        read_rgb(photo)
+
+
+class RunsCode:
+    """Unpickling this calls os.system: the classic malicious 'checkpoint'."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_malicious_pickle_does_not_run(run_cli, tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    with evil.open("wb") as handle:
+        pickle.dump({"state_dict": RunsCode(marker)}, handle)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("test", "--ckpt_path", str(evil))
+    assert exit_info.value.code == 2 and not marker.exists()
+    assert "not a checkpoint this app can load safely" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the same for backbone weights
+        run_cli(
+            "fit",
+            "--model",
+            "TransferModel",
+            "--model.backbone",
+            "resnet18",
+            "--model.weights",
+            str(evil),
+            "--data",
+            "CatDogDataModule",
+            "--data.data_dir",
+            str(tmp_path),
+        )
+    assert not marker.exists()
+
+
+def test_a_checkpoint_of_another_model_is_refused(idx_root, photo_root, run_cli, capsys):
+    run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1")
+    mlp = "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
+    with pytest.raises(SystemExit) as exit_info:  # 10 classes of MNIST against 2 of cats and dogs
+        run_cli(
+            "test",
+            "--ckpt_path",
+            mlp,
+            "--data",
+            "CatDogDataModule",
+            "--data.data_dir",
+            str(photo_root),
+            "--data.num_workers",
+            "0",
+        )
+    assert exit_info.value.code == 2
+    assert "was made for another model or number of classes" in capsys.readouterr().err
+
+
+def test_checkpoints_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": 1}, path)
+    real_save = torch.save
+
+    def dies_half_way(obj, handle):
+        handle.write(b"partial bytes")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"step": 2}, path)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert torch.load(path, weights_only=True) == {"step": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(idx_root, run_cli, capsys):
+    args = ["fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "3"]
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(*args, "--trainer.callbacks", "conftest.PoisonAfter")  # NaN weights from epoch 1 on
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "loss became NaN or infinite at step 9 (epoch 1)" in err  # 9 batches per epoch, 0-based
+    assert "the last good checkpoint is logs/MLP-MNIST/version_0/checkpoints/" in err
+    last = torch.load("logs/MLP-MNIST/version_0/checkpoints/last.ckpt", weights_only=True)
+    assert last["epoch"] == 0
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
+
+
+def python_cli(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(TESTS), **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_app", *args, "--trainer.enable_progress_bar", "false"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_sigkill_mid_epoch_then_resume_ends_like_an_uninterrupted_run(idx_root, tmp_path):
+    common = ["fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "3", "--trainer.deterministic", "true"]
+    killed = python_cli(*common, "--trainer.callbacks", "conftest.KillAt", cwd=tmp_path)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    last = tmp_path / "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
+    assert torch.load(last, weights_only=True)["epoch"] == 0  # epoch 1 was under way
+    assert not [p for p in last.parent.iterdir() if p.name.startswith(".")]  # no temporary file left
+    resumed = python_cli(*common, "--ckpt_path", str(last), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    straight = python_cli(*common, cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    a = torch.load(last, weights_only=True)
+    b = torch.load(tmp_path / "logs/MLP-MNIST/version_1/checkpoints/last.ckpt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 2
+    for key, value in b["state_dict"].items():
+        torch.testing.assert_close(a["state_dict"][key], value, rtol=0, atol=1e-6)
+    metrics = [json.loads((tmp_path / f"logs/MLP-MNIST/version_{v}/metrics.json").read_text()) for v in (0, 1)]
+    assert abs(metrics[0]["val/acc"] - metrics[1]["val/acc"]) < 1e-6
+
+
+@pytest.mark.slow_ddp
+def test_ddp_on_cpu_two_processes(idx_root, tmp_path):
+    """Two gloo processes: disjoint shards, synced metrics equal to one process, rank 0 writes, resume works."""
+    ddp = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    common = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "1"]
+    shards = tmp_path / "shards"
+    fit = python_cli(
+        "fit",
+        *common,
+        *ddp,
+        "--trainer.callbacks",
+        "conftest.RecordBatches",
+        cwd=tmp_path,
+        env_extra={"RECORD_DIR": str(shards)},
+    )
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    seen = [json.loads((shards / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert seen[0] and seen[1] and set(seen[0]).isdisjoint(seen[1])  # each rank its own samples
+    assert len(seen[0]) + len(seen[1]) == 540  # 600 - 10% validation, all of them
+    runs = sorted(p.name for p in (tmp_path / "logs/MLP-MNIST").iterdir())
+    assert runs == ["version_0"]  # one run folder: only rank 0 writes
+    ckpt = tmp_path / "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
+    validate_ddp = python_cli("validate", "--ckpt_path", str(ckpt), *common, *ddp, cwd=tmp_path)
+    validate_one = python_cli("validate", "--ckpt_path", str(ckpt), *common, "--trainer.devices", "1", cwd=tmp_path)
+    accs = []
+    for result in (validate_ddp, validate_one):
+        assert result.returncode == 0, result.stderr[-3000:]
+        accs.append(float(result.stdout.split("val/acc: ")[1].split()[0]))
+    assert accs[0] == accs[1]  # 60 validation images: an even split, synced
+    resume = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "2"]
+    resumed = python_cli("fit", "--ckpt_path", str(ckpt), *resume, *ddp, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1
