@@ -58,7 +58,8 @@ class LessonCLI(LightningCLI):
         )
 
     def _instantiate_trainer(self, config: dict, callbacks: list):
-        """Lightning's trainer, with a progress bar that redraws by the clock unless the user picks one."""
+        """Lightning's trainer, with a progress bar that redraws by the clock and atomic checkpoint writes,
+        unless the user picks their own."""
         if config.get("enable_progress_bar") is not False and not any(
             isinstance(cb, ProgressBar) for cb in [*(config.get("callbacks") or []), *callbacks]
         ):

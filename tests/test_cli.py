@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests_helpers import tiny_photo_args, transfer_fit_args
 
 from lightning_app.cli import main
 
@@ -121,19 +122,8 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(run_cli, capsys, tmp_path):
 
 
 def test_transfer_fit_and_test_through_the_cli(photo_root, run_cli, capsys):
-    common = ["--data.data_dir", str(photo_root), "--data.image_size", "32", "--data.num_workers", "0"]
-    run_cli(
-        "fit",
-        "-c",
-        "catdog_transfer",
-        "--model.backbone",
-        "resnet18",
-        "--model.weights",
-        "none",
-        "--trainer.max_epochs",
-        "2",
-        *common,
-    )
+    common = tiny_photo_args(photo_root)
+    run_cli("fit", *transfer_fit_args(photo_root, epochs=2))
     run = Path("logs/TransferModel-CatDog/version_0")
     config = (run / "config.yaml").read_text()
     assert "FeatureCache" in config and "- 0.485" in config  # resnet18 is normalised with ImageNet's stats

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import CATS_DOGS, write_photo_folder
 from PIL import Image
+from tests_helpers import tiny_photo_args, transfer_fit_args
 
 
 def free_port() -> int:
@@ -109,19 +110,8 @@ def test_predict_on_user_files_writes_csv_and_pictures(idx_root, run_cli, tmp_pa
 
 
 def test_predict_on_a_single_photo_with_the_transfer_model(photo_root, run_cli, tmp_path, capsys):
-    common = ["--data.data_dir", str(photo_root), "--data.image_size", "32", "--data.num_workers", "0"]
-    run_cli(
-        "fit",
-        "-c",
-        "catdog_transfer",
-        "--model.backbone",
-        "resnet18",
-        "--model.weights",
-        "none",
-        "--trainer.max_epochs",
-        "1",
-        *common,
-    )
+    common = tiny_photo_args(photo_root)
+    run_cli("fit", *transfer_fit_args(photo_root, epochs=1))
     photo = next((photo_root / "dog").glob("*.jpg"))
     capsys.readouterr()
     run_cli("predict", "--ckpt_path", "last", *common, "--data.predict_path", str(photo))

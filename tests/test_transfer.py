@@ -96,3 +96,19 @@ def test_local_weights_file_loads(tmp_path):
     torch.save(source.backbone.state_dict(), path)
     model = TransferModel(backbone="resnet18", weights=str(path))
     torch.testing.assert_close(model.backbone.conv1.weight, source.backbone.conv1.weight)
+
+
+def test_backbone_can_be_unfrozen_later_with_lightnings_backbone_finetuning(photo_root):
+    from lightning.pytorch.callbacks import BackboneFinetuning
+
+    torch.manual_seed(0)
+    model = TransferModel(backbone="resnet18", weights="none")
+    before = model.backbone.conv1.weight.clone()
+    finetune = BackboneFinetuning(unfreeze_backbone_at_epoch=1, backbone_initial_ratio_lr=0.1)
+    quiet_trainer(max_epochs=1, callbacks=[finetune]).fit(model, datamodule=photo_module(photo_root))
+    assert torch.equal(model.backbone.conv1.weight, before)  # frozen during epoch 0
+    model = TransferModel(backbone="resnet18", weights="none")
+    before = model.backbone.conv1.weight.clone()
+    finetune = BackboneFinetuning(unfreeze_backbone_at_epoch=1, backbone_initial_ratio_lr=0.1)
+    quiet_trainer(max_epochs=2, callbacks=[finetune]).fit(model, datamodule=photo_module(photo_root))
+    assert not model.backbone_frozen and not torch.equal(model.backbone.conv1.weight, before)

@@ -7,3 +7,24 @@ def photo_module(root, **kwargs) -> CatDogDataModule:
     """A CatDogDataModule sized for tiny test photos: 32x32 crops, batches of 4, no worker processes."""
     settings = {"batch_size": 4, "num_workers": 0, "image_size": 32, **kwargs}
     return CatDogDataModule(data_dir=str(root), **settings)
+
+
+def tiny_photo_args(root) -> list[str]:
+    """CLI data options for the tiny generated photos: 32x32 crops, no worker processes."""
+    return ["--data.data_dir", str(root), "--data.image_size", "32", "--data.num_workers", "0"]
+
+
+def transfer_fit_args(root, epochs: int = 1) -> list[str]:
+    """``fit`` of the shipped transfer config with a small random-init backbone on the tiny photos."""
+    return [
+        "fit",
+        "-c",
+        "catdog_transfer",
+        "--model.backbone",
+        "resnet18",
+        "--model.weights",
+        "none",
+        "--trainer.max_epochs",
+        str(epochs),
+        *tiny_photo_args(root),
+    ]
