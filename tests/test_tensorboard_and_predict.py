@@ -111,7 +111,7 @@ def test_predict_on_user_files_writes_csv_and_pictures(idx_root, run_cli, tmp_pa
 
 def test_predict_on_a_single_photo_with_the_transfer_model(photo_root, run_cli, tmp_path, capsys):
     common = tiny_photo_args(photo_root)
-    run_cli("fit", *transfer_fit_args(photo_root, epochs=1))
+    run_cli(*transfer_fit_args(photo_root, epochs=1))
     photo = next((photo_root / "dog").glob("*.jpg"))
     capsys.readouterr()
     run_cli("predict", "--ckpt_path", "last", *common, "--data.predict_path", str(photo))
