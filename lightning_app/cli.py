@@ -103,6 +103,7 @@ class LessonCLI(LightningCLI):
                 "checkpoint.filename": "epoch={epoch}-val_acc={val/acc:.4f}",
                 "checkpoint.auto_insert_metric_name": False,
                 "trainer.max_epochs": 5,
+                "trainer.default_root_dir": "logs",  # where checkpoints go even with --trainer.logger false
                 "trainer.logger": {
                     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                     "init_args": {"save_dir": "logs", "name": AUTO, "default_hp_metric": False},
