@@ -24,12 +24,13 @@ class PredictionWriter(BasePredictionWriter):
         self.grid_images = grid_images
 
     def write_on_epoch_end(self, trainer: Trainer, pl_module: LightningModule, predictions, batch_indices) -> None:
-        if not trainer.is_global_zero or not predictions:
-            return
-        batches = predictions[0] if isinstance(predictions[0], list) else predictions
+        batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
         indices = batch_indices[0] if batch_indices and isinstance(batch_indices[0], list) else batch_indices
-        probs = torch.cat([p.float().cpu() for p in batches])
+        probs = torch.cat([p.float().cpu() for p in batches]) if batches else torch.empty(0)
         order = [i for batch in indices for i in batch] if indices else list(range(len(probs)))
+        order, probs = self._gather(trainer, order, probs)
+        if not trainer.is_global_zero or not order:
+            return
         folder = (run_dir(trainer) or Path("logs")) / "predictions"
         folder.mkdir(parents=True, exist_ok=True)
         files = list(getattr(trainer.datamodule, "predict_files", []) or [])
@@ -44,6 +45,19 @@ class PredictionWriter(BasePredictionWriter):
         dataset = trainer.predict_dataloaders.dataset
         pictures = self._pictures(dataset, order, probs, names, class_names, folder)
         print(f"predictions: {csv_path} ({len(names)} rows)\npictures: {pictures} PNG file(s) in {folder}", flush=True)
+
+    @staticmethod
+    def _gather(trainer: Trainer, order: list[int], probs: torch.Tensor) -> tuple[list[int], torch.Tensor]:
+        """Under DDP each process predicted its own share: bring them together, in dataset order."""
+        if trainer.world_size == 1 or not torch.distributed.is_initialized():
+            return order, probs
+        shares: list = [None] * trainer.world_size
+        torch.distributed.all_gather_object(shares, (order, probs))
+        merged = {}
+        for share_order, share_probs in shares:
+            merged.update(zip(share_order, share_probs, strict=True))
+        order = sorted(merged)
+        return order, torch.stack([merged[i] for i in order]) if order else torch.empty(0)
 
     def _pictures(self, dataset, order, probs, names, class_names, folder: Path) -> int:
         def item(k: int) -> tuple[torch.Tensor, int]:

@@ -208,3 +208,8 @@ def test_ddp_on_cpu_two_processes(idx_root, tmp_path):
     resumed = python_cli("fit", "--ckpt_path", str(ckpt), *resume, *ddp, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert torch.load(ckpt, weights_only=True)["epoch"] == 1
+    predict = python_cli("predict", "--ckpt_path", str(ckpt), "--data.data_dir", str(idx_root), *ddp, cwd=tmp_path)
+    assert predict.returncode == 0, predict.stderr[-3000:]
+    csv_path = Path(predict.stdout.split("predictions: ")[1].split()[0])
+    rows = (tmp_path / csv_path).read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == [f"test[{i}]" for i in range(200)]  # both shares, in order
