@@ -47,6 +47,7 @@ class ClassificationDataModule(LightningDataModule):
         self.num_workers = num_workers
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
         self.predict_path = predict_path
         self.predict_files: list[Path] = []
 
@@ -92,7 +93,9 @@ class ClassificationDataModule(LightningDataModule):
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images to float in [0, 1], then ``(x - mean) / std`` (the lesson's ToTensor + Normalize)."""
-        mean, std = self.mean.to(images.device), self.std.to(images.device)
+        if images.device not in self._stats:  # copied once per device: a copy per batch would sync a GPU
+            self._stats[images.device] = (self.mean.to(images.device), self.std.to(images.device))
+        mean, std = self._stats[images.device]
         return images.float().div_(255).sub_(mean).div_(std)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):

@@ -150,7 +150,7 @@ class CatDogDataModule(ClassificationDataModule):
         return splits
 
     def setup(self, stage: str) -> None:
-        if self.train_set is not None or self.test_set is not None and stage in ("test", "predict"):
+        if self.test_set is not None:  # all splits are made together, once
             return
         splits = self.split_files()
         train_tf = train_transform(self.image_size) if self.augment else eval_transform(self.image_size)
