@@ -9,15 +9,15 @@ from torch.utils.data import Dataset, RandomSampler
 
 
 class TensorBatchDataset(Dataset):
-    """Images (N, C, H, W) and labels (N,) kept as tensors; a batch is one indexing operation.
+    """Images (N, C, H, W), or features (N, F), and labels (N,) kept as tensors; a batch is one indexing.
 
     The DataLoader's fetcher calls ``__getitems__`` with the sampler's indices for a batch, so a batch of 64
     costs one gather instead of 64 ``__getitem__`` calls and a collate. Use it with :func:`keep_batch`
     as the ``collate_fn``.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
-        if labels is not None and len(images) != len(labels):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images = images
         self.labels = labels
@@ -25,15 +25,11 @@ class TensorBatchDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
-        if self.labels is None:
-            return self.images[index]
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.images[index], self.labels[index]
 
-    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
+    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.as_tensor(indices, dtype=torch.long)
-        if self.labels is None:
-            return self.images[idx]
         return self.images[idx], self.labels[idx]
 
 
