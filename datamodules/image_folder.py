@@ -12,7 +12,7 @@ from torchvision.transforms import v2
 
 from datamodules.base import ClassificationDataModule
 from datamodules.errors import DataError
-from datamodules.image_io import IMAGE_SUFFIXES, ImageFileDataset, read_rgb
+from datamodules.image_io import ImageFileDataset, list_image_files, read_rgb
 from datamodules.tensor_dataset import TensorBatchDataset, keep_batch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,9 +41,7 @@ def list_images(root: Path, class_names: list[str]) -> tuple[list[Path], list[in
         folder = root / name
         if not folder.is_dir():
             raise DataError(f"{root} has no folder {name!r}: every split needs one folder per class")
-        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not found:
-            raise DataError(f"class folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): add some")
+        found = list_image_files(folder)
         files += found
         labels += [index] * len(found)
     return files, labels

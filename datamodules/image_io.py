@@ -50,7 +50,9 @@ def list_image_files(path: str | Path) -> list[Path]:
         raise DataError(f"{path} does not exist: pass an image file or a folder of images")
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
-        raise DataError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise DataError(
+            f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): add some or name another folder"
+        )
     return files
 
 

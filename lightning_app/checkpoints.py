@@ -66,7 +66,8 @@ def resolve(ckpt_path: str, save_dir: str | Path, name: str | None) -> str:
     return ckpt_path
 
 
-def _flag_value(argv: list[str], flag: str) -> tuple[int, str] | None:
+def flag_value(argv: list[str], flag: str) -> tuple[int, str] | None:
+    """Position and value of ``flag VALUE`` or ``flag=VALUE`` in command-line arguments (first one)."""
     for i, arg in enumerate(argv):
         if arg == flag and i + 1 < len(argv):
             return i + 1, argv[i + 1]
@@ -81,11 +82,11 @@ def with_checkpoint(argv: list[str], save_dir: str = "logs") -> list[str]:
 
     So ``test --ckpt_path best --data.data_dir PATH`` needs nothing else, whatever model made the checkpoint.
     """
-    found = _flag_value(argv, "--ckpt_path")
+    found = flag_value(argv, "--ckpt_path")
     if found is None or not argv or argv[0].startswith("-"):
         return argv
     position, value = found
-    named = {flag: _flag_value(argv, flag) for flag in ("--model", "--data")}
+    named = {flag: flag_value(argv, flag) for flag in ("--model", "--data")}
     name = run_name(named["--model"][1], named["--data"][1]) if named["--model"] and named["--data"] else None
     path = resolve(value, save_dir, name)
     out = list(argv)

@@ -227,11 +227,8 @@ def shipped_configs(args: list[str]) -> list[str]:
 def check_class_names(args: list[str]) -> None:
     """Fail early, in one line, on ``--model NAME``/``--data NAME`` that name no class of this app."""
     choices = {"--model": modules.MODELS, "--data": datamodules.DATAMODULES}
-    for i, arg in enumerate(args):
-        key, _, value = arg.partition("=")
-        if key not in choices:
-            continue
-        value = value or (args[i + 1] if i + 1 < len(args) else "")
+    for key in choices:
+        value = (checkpoints.flag_value(args, key) or (0, ""))[1]
         if value and "." not in value and not value.startswith(("{", "[")) and value not in choices[key]:
             known = ", ".join(choices[key])
             raise ModelError(f"unknown {key[2:]} {value!r}: choose one of {known} (or give a full import path)")
