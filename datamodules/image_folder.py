@@ -106,6 +106,7 @@ class CatDogDataModule(ClassificationDataModule):
             )
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+        self.train_images: ImageFileDataset | None = None  # the image sets, kept when features replace them
         self.val_images: ImageFileDataset | None = None
         self.test_set: Dataset | None = None
         self.cached_views = 0
@@ -153,7 +154,7 @@ class CatDogDataModule(ClassificationDataModule):
         splits = self.split_files()
         train_tf = train_transform(self.image_size) if self.augment else eval_transform(self.image_size)
         eval_tf = eval_transform(self.image_size)
-        self.train_set = ImageFileDataset(*splits["train"], train_tf)
+        self.train_set = self.train_images = ImageFileDataset(*splits["train"], train_tf)
         self.val_set = self.val_images = ImageFileDataset(*splits["val"], eval_tf)
         self.test_set = ImageFileDataset(*splits["test"], eval_tf)
 
@@ -168,7 +169,7 @@ class CatDogDataModule(ClassificationDataModule):
         """
         if views < 1:
             raise DataError(f"views must be >= 1, got {views}")
-        if self.train_set is None:
+        if self.train_images is None:
             self.setup("fit")
 
         def features(dataset: ImageFileDataset, transform: Callable) -> torch.Tensor:
@@ -177,7 +178,7 @@ class CatDogDataModule(ClassificationDataModule):
             out = [extract(self.normalize(x.to(device, non_blocking=True))).float().cpu() for x, _ in loader]
             return torch.cat(out) if out else torch.empty(0)
 
-        train, val = self.train_set, self.val_set
+        train, val = self.train_images, self.val_images  # the images, also when a second fit caches again
         train_tf = train_transform(self.image_size) if views > 1 else eval_transform(self.image_size)
         train_features = torch.cat([features(train, train_tf) for _ in range(views)])
         self.train_set = TensorBatchDataset(train_features, train.labels.repeat(views))

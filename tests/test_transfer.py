@@ -78,6 +78,8 @@ def test_cached_augmented_views_cycle_by_epoch(photo_root):
     quiet_trainer(max_epochs=3, callbacks=[FeatureCache(views=2)]).fit(model, datamodule=dm)
     n_train = len(dm.split_files()["train"][0])
     assert dm.train_set.images.shape == (2 * n_train, 512)
+    quiet_trainer(max_epochs=1, callbacks=[FeatureCache(views=2)]).fit(model, datamodule=dm)  # caches again
+    assert dm.train_set.images.shape == (2 * n_train, 512)
     sampler = dm.train_dataloader().sampler
     sampler.set_epoch(1)
     assert len(sampler) == n_train and min(sampler) == n_train  # epoch 1 reads the second view
