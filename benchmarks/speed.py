@@ -3,7 +3,9 @@
   (a) the lesson's loop: torchvision dataset with ToTensor/Normalize through a DataLoader, loss.item() per step
   (b) a hand-written loop over one pre-normalised tensor, batches by indexing (the floor for eager PyTorch)
   (c) this app's ``fit``, run as ``python -m lightning_app fit`` with its default logging, checkpointing and
-      progress bar (constant learning rate here, as in (a) and (b))
+      progress bar (constant learning rate here, as in (a) and (b)); variants: ``app`` (the defaults),
+      ``on_device`` (``--data.on_device true``) and, on a GPU, ``fast`` (``on_device`` plus
+      ``--model.cuda_graph true``)
 
 Each epoch is training plus a validation pass over the held-out 10%. Reported: median seconds per epoch
 after the first (warm-up) epoch, training samples per second, final test accuracy, and c/a and c/b.
@@ -41,17 +43,22 @@ TASKS = {
     "mnist": ("MLP", MNISTDataModule, datasets.MNIST, [128, 64], 0.0),
     "fashion": ("Classifier", FashionMNISTDataModule, datasets.FashionMNIST, [256, 128, 64], 0.2),
 }
-BATCH, LR = 64, 0.003
+LR = 0.003
+VARIANTS = {
+    "app": [],
+    "on_device": ["--data.on_device", "true"],
+    "fast": ["--data.on_device", "true", "--model.cuda_graph", "true"],
+}
 
 
-def lesson_loop(data_dir: Path, dm_class, ds_class, hidden, dropout, epochs: int, device) -> dict:
+def lesson_loop(data_dir: Path, dm_class, ds_class, hidden, dropout, epochs: int, device, batch: int) -> dict:
     """(a): the notebook's way, per-sample PIL->tensor transforms, loss.item() every step."""
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
     full = ds_class(str(data_dir), train=True, transform=tf)
     train_idx, val_idx = dm_class(data_dir=str(data_dir)).split_indices(len(full))
-    train = DataLoader(Subset(full, train_idx.tolist()), batch_size=BATCH, shuffle=True)
-    val = DataLoader(Subset(full, val_idx.tolist()), batch_size=BATCH)
-    test = DataLoader(ds_class(str(data_dir), train=False, transform=tf), batch_size=BATCH)
+    train = DataLoader(Subset(full, train_idx.tolist()), batch_size=batch, shuffle=True)
+    val = DataLoader(Subset(full, val_idx.tolist()), batch_size=batch)
+    test = DataLoader(ds_class(str(data_dir), train=False, transform=tf), batch_size=batch)
     torch.manual_seed(0)
     model = fully_connected(784, hidden, 10, dropout).to(device)
     criterion, optimizer = nn.NLLLoss(), torch.optim.Adam(model.parameters(), lr=LR)
@@ -84,7 +91,7 @@ def lesson_loop(data_dir: Path, dm_class, ds_class, hidden, dropout, epochs: int
     return {"epoch_s": times, "test_acc": evaluate(test), "train_samples": len(train_idx)}
 
 
-def tensor_loop(data_dir: Path, dm_class, hidden, dropout, epochs: int, device) -> dict:
+def tensor_loop(data_dir: Path, dm_class, hidden, dropout, epochs: int, device, batch: int) -> dict:
     """(b): the data as one normalised float tensor on the device, random batches by indexing, no host sync."""
     dm = dm_class(data_dir=str(data_dir))
     dm.setup("fit")
@@ -109,8 +116,8 @@ def tensor_loop(data_dir: Path, dm_class, hidden, dropout, epochs: int, device) 
     for _ in range(epochs):
         start = time.perf_counter()
         order = torch.randperm(len(x_train), device=device)
-        for i in range(0, len(order), BATCH):
-            idx = order[i : i + BATCH]
+        for i in range(0, len(order), batch):
+            idx = order[i : i + batch]
             optimizer.zero_grad(set_to_none=True)
             loss = criterion(model(x_train[idx]), y_train[idx])
             loss.backward()
@@ -127,13 +134,11 @@ def app_fit(args: list[str], workdir: Path) -> dict:
     logs = workdir / "logs"
     shutil.rmtree(logs, ignore_errors=True)
     start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "lightning_app", "fit", *args],
-        cwd=workdir,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    done = subprocess.run(
+        [sys.executable, "-m", "lightning_app", "fit", *args], cwd=workdir, capture_output=True, text=True
     )
+    if done.returncode:
+        raise RuntimeError(f"fit {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     wall = time.perf_counter() - start
     run = next(logs.glob("*/version_0"))
     events = EventAccumulator(str(run)).Reload()
@@ -150,11 +155,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "datasets")
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--lesson-epochs", type=int, help="epochs of (a), the slow one (default: --epochs; 0 skips it)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--variants", nargs="+", default=None, help=f"of (c), among {', '.join(VARIANTS)}")
     parser.add_argument("--tasks", nargs="+", default=["mnist", "fashion", "transfer"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "logs" / "benchmarks" / "speed.json")
     opts = parser.parse_args()
     device = torch.device(opts.device)
+    variants = opts.variants or (list(VARIANTS) if device.type == "cuda" else ["app", "on_device"])
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     workdir = Path(tempfile.mkdtemp(prefix="dlwp-bench-"))
     results = {
@@ -201,31 +210,41 @@ def main() -> None:
         if not (data_dir / ds_class.__name__).exists():
             shutil.copytree(source, data_dir / ds_class.__name__)
         dm_class(data_dir=str(data_dir)).prepare_data()  # extract once, outside the timings
-        a = lesson_loop(data_dir, dm_class, ds_class, hidden, dropout, opts.epochs, device)
-        b = tensor_loop(data_dir, dm_class, hidden, dropout, opts.epochs, device)
-        c = app_fit(
-            [
-                "--model",
-                model,
-                "--data",
-                dm_class.__name__,
-                "--data.data_dir",
-                str(data_dir),
-                "--trainer.max_epochs",
-                str(opts.epochs),
-                "--model.lr_schedule",
-                "constant",
-                "--trainer.accelerator",
-                accelerator,
-            ],
-            workdir,
-        )
-        results["tasks"][task] = {"a_lesson": a, "b_tensor": b, "c_app": c}
-        ma, mb, mc = (median_after_warmup(r["epoch_s"]) for r in (a, b, c))
-        n = a["train_samples"]
-        for name, r, m in (("(a) lesson loop", a, ma), ("(b) tensor loop", b, mb), ("(c) app fit", c, mc)):
-            rows.append(f"| {task} {model} | {name} | {m:.2f} | {n / m:,.0f} | {r['test_acc']:.4f} | |")
-        rows.append(f"| {task} {model} | ratios | c/a = {mc / ma:.2f} | c/b = {mc / mb:.2f} | | |")
+        batch = opts.batch_size
+        lesson_epochs = opts.epochs if opts.lesson_epochs is None else opts.lesson_epochs
+        a = None
+        if lesson_epochs:
+            a = lesson_loop(data_dir, dm_class, ds_class, hidden, dropout, lesson_epochs, device, batch)
+        b = tensor_loop(data_dir, dm_class, hidden, dropout, opts.epochs, device, batch)
+        common = [
+            "--model",
+            model,
+            "--data",
+            dm_class.__name__,
+            "--data.data_dir",
+            str(data_dir),
+            "--data.batch_size",
+            str(batch),
+            "--trainer.max_epochs",
+            str(opts.epochs),
+            "--model.lr_schedule",
+            "constant",
+            "--trainer.accelerator",
+            accelerator,
+        ]
+        apps = {name: app_fit([*common, *VARIANTS[name]], workdir) for name in variants}
+        results["tasks"][task] = {"batch_size": batch, "a_lesson": a, "b_tensor": b}
+        results["tasks"][task].update({f"c_{name}": r for name, r in apps.items()})
+        ma = median_after_warmup(a["epoch_s"]) if a else float("nan")
+        mb = median_after_warmup(b["epoch_s"])
+        n = b["train_samples"]
+        label = f"{task} {model}, batch {batch}"
+        for name, r, m in (("(a) lesson loop", a, ma), ("(b) tensor loop", b, mb))[0 if a else 1 :]:
+            rows.append(f"| {label} | {name} | {m:.3f} | {n / m:,.0f} | {r['test_acc']:.4f} | |")
+        for name, r in apps.items():
+            mc = median_after_warmup(r["epoch_s"])
+            note = f"c/a = {mc / ma:.2f}, c/b = {mc / mb:.2f}, b/c = {mb / mc:.2f}"
+            rows.append(f"| {label} | (c) app fit, {name} | {mc:.3f} | {n / mc:,.0f} | {r['test_acc']:.4f} | {note} |")
     print(f"\n{results['date']}, {results['machine']}, device {device}, torch threads {results['cpus']}")
     print(f"command: {results['command']}, {opts.epochs} epochs each (median after the first)\n")
     print("| task | pipeline | s/epoch | train samples/s | test acc | note |")

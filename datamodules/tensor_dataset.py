@@ -61,8 +61,11 @@ class EpochShuffleSampler(RandomSampler):
     def __len__(self) -> int:
         return len(self.data_source) // self.views
 
-    def __iter__(self) -> Iterator[int]:
+    def order(self) -> torch.Tensor:
+        """This epoch's indices, as one tensor."""
         n = len(self)
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        offset = (self.epoch % self.views) * n
-        yield from (torch.randperm(n, generator=generator) + offset).tolist()
+        return torch.randperm(n, generator=generator) + (self.epoch % self.views) * n
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self.order().tolist()

@@ -17,6 +17,7 @@ class Classifier(MLP):
         lr: float = 0.003,
         class_names: list[str] | None = None,
         lr_schedule: str = "cosine",
+        cuda_graph: bool = False,
     ) -> None:
         super().__init__(
             hidden=[256, 128, 64] if hidden is None else hidden,
@@ -26,4 +27,5 @@ class Classifier(MLP):
             lr=lr,
             class_names=class_names,
             lr_schedule=lr_schedule,
+            cuda_graph=cuda_graph,
         )

@@ -162,3 +162,37 @@ class RecordBatches(Callback):
         folder = Path(os.environ["RECORD_DIR"])
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"rank{trainer.global_rank}.json").write_text(json.dumps(self.seen))
+
+
+class RecordLosses(Callback):
+    """Keeps each training step's loss (a device tensor: no host sync)."""
+
+    def __init__(self) -> None:
+        self.losses: list = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.losses.append(outputs["loss"].detach().clone())
+
+
+def train_losses(data_dir: Path, accelerator: str, epochs: int, make_model, **data_kwargs):
+    """Fit ``make_model()`` (seeded) on the tiny MNIST in batches of 64; its per-step training losses, on the CPU."""
+    import torch
+    from lightning.pytorch import Trainer, seed_everything
+
+    from datamodules import MNISTDataModule
+
+    seed_everything(0)
+    model = make_model()
+    record = RecordLosses()
+    trainer = Trainer(
+        accelerator=accelerator,
+        devices=1,
+        max_epochs=epochs,
+        callbacks=[record],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, MNISTDataModule(data_dir=str(data_dir), batch_size=64, **data_kwargs))
+    return torch.stack(record.losses).cpu()

@@ -1,9 +1,12 @@
 """The fast paths compute what the plain ones do (their timing is for benchmarks/, not tests)."""
 
+import pytest
 import torch
+from conftest import train_losses
 from torch import nn
 
 from datamodules import MNISTDataModule
+from datamodules.device_batches import DeviceBatches
 from modules import MLP
 
 
@@ -32,3 +35,31 @@ def test_batched_indexing_gives_the_samples_of_a_per_sample_loader(idx_root):
     for i in range(16):
         xi, yi = dm.val_set[i]
         assert torch.equal(x[i], xi) and y[i] == yi
+
+
+def test_on_device_batches_train_exactly_like_the_dataloader(idx_root):
+    """Same order (seed + epoch), same samples, same normalisation: the same loss at every step."""
+    loader = train_losses(idx_root, "cpu", 2, lambda: MLP(lr_schedule="constant"))
+    resident = train_losses(idx_root, "cpu", 2, lambda: MLP(lr_schedule="constant"), on_device=True)
+    assert len(resident) == len(loader) == 2 * 9
+    torch.testing.assert_close(resident, loader)
+
+
+def test_device_batches_shard_like_a_distributed_sampler():
+    images, labels = torch.arange(10).view(10, 1).float(), torch.arange(10)
+    shards = [DeviceBatches(images, labels, batch_size=4, shuffle=True, seed=3, rank=r, world_size=3) for r in range(3)]
+    for shard in shards:
+        shard.sampler.set_epoch(1)
+    seen = [torch.cat([y for _, y in shard]) for shard in shards]
+    assert [len(s) for s in seen] == [4, 4, 4] and [len(shard) for shard in shards] == [1, 1, 1]
+    assert set(torch.cat(seen).tolist()) == set(range(10))  # all samples, two repeated as padding
+    order = DeviceBatches(images, labels, batch_size=4, shuffle=True, seed=3)
+    order.sampler.set_epoch(1)
+    assert torch.cat([y for _, y in order]).tolist() == list(order.sampler)  # the DataLoader path's order
+
+
+def test_cuda_graph_off_a_gpu_warns_and_trains_eagerly(idx_root):
+    eager = train_losses(idx_root, "cpu", 1, lambda: MLP(lr_schedule="constant"), on_device=True)
+    with pytest.warns(UserWarning, match="cuda_graph is off: it needs a CUDA device"):
+        graphed = train_losses(idx_root, "cpu", 1, lambda: MLP(lr_schedule="constant", cuda_graph=True), on_device=True)
+    torch.testing.assert_close(graphed, eager)
