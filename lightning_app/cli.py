@@ -138,7 +138,7 @@ class LessonCLI(LightningCLI):
         if init_args.name == AUTO:
             init_args.name = self._run_name()
         ckpt_path = self._section().get("ckpt_path")
-        if self.config.subcommand == "fit" and ckpt_path and init_args.get("version") is None:
+        if self.config.get("subcommand") == "fit" and ckpt_path and init_args.get("version") is None:
             run = self._run_folder_of(ckpt_path)
             if run is not None:  # resume into the run the checkpoint came from
                 init_args.save_dir, init_args.name, init_args.version = (

@@ -17,6 +17,7 @@ class Classifier(MLP):
         lr: float = 0.003,
         class_names: list[str] | None = None,
         lr_schedule: str = "cosine",
+        step_batch: int = 0,
         cuda_graph: bool = False,
     ) -> None:
         super().__init__(
@@ -27,5 +28,6 @@ class Classifier(MLP):
             lr=lr,
             class_names=class_names,
             lr_schedule=lr_schedule,
+            step_batch=step_batch,
             cuda_graph=cuda_graph,
         )

@@ -1,14 +1,19 @@
-"""The lesson's fully connected networks for 28x28 images."""
+"""The lesson's fully connected networks for 28x28 images, with an opt-in fast training step."""
 
 from __future__ import annotations
+
+import contextlib
+import math
 
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from modules.classification import ClassificationModule
-from modules.cuda_graph import GraphedForward, graph_blocker
+from modules.cuda_graph import GraphedStep, graph_blocker
 from modules.errors import ModelError
+
+WARMUP_STEPS = 3  # eager steps on a side stream before the capture, as PyTorch's CUDA-graph recipe asks
 
 
 def fully_connected(in_features: int, hidden: list[int], out_features: int, dropout: float) -> nn.Sequential:
@@ -26,9 +31,16 @@ def fully_connected(in_features: int, hidden: list[int], out_features: int, drop
 class MLP(ClassificationModule):
     """The MNIST network of the lesson: 784-128-64-10, ReLU, log-softmax output.
 
-    ``cuda_graph: true`` captures the network's forward and backward as CUDA graphs at the first training
-    batch (one GPU, 32-bit precision; elsewhere it warns and trains eagerly). It computes the same thing,
-    with a fraction of the per-step launch overhead; pair it with the datamodule's ``on_device: true``.
+    The fast path, for small networks whose steps are bound by per-step host overhead, not arithmetic:
+
+    - ``step_batch: N`` splits each loaded batch into optimizer steps of N samples (manual optimization), so
+      ``--data.batch_size 1024 --model.step_batch 64`` is the lesson's batch-64 training with one Lightning
+      step per 16 optimizer steps;
+    - ``cuda_graph: true`` records the whole optimizer step (forward, loss, backward, Adam) once as a CUDA
+      graph and replays it (one GPU, 32-bit precision; elsewhere it warns and runs the same steps eagerly).
+
+    Pair them with the datamodule's ``on_device: true``. Train loss and accuracy are then summed on the device
+    and logged once per epoch; validation and test are unchanged.
     """
 
     def __init__(
@@ -40,26 +52,130 @@ class MLP(ClassificationModule):
         lr: float = 0.003,
         class_names: list[str] | None = None,
         lr_schedule: str = "cosine",
+        step_batch: int = 0,
         cuda_graph: bool = False,
     ) -> None:
         super().__init__(num_classes=num_classes, lr=lr, class_names=class_names, lr_schedule=lr_schedule)
         hidden = [128, 64] if hidden is None else list(hidden)
         if any(w < 1 for w in hidden) or not 0 <= dropout < 1:
             raise ModelError(f"hidden sizes must be positive and dropout in [0, 1), got {hidden} and {dropout}")
+        if step_batch < 0:
+            raise ModelError(f"step_batch must be >= 0 (0: one optimizer step per batch), got {step_batch}")
         self.net = fully_connected(in_features, hidden, num_classes, dropout)
-        self.graphed = GraphedForward(self.net) if cuda_graph else None
+        self.automatic_optimization = not (step_batch or cuda_graph)
+        self._graph: GraphedStep | None = None
+        self._graphing = False
+        self._eager_steps = 0
+        self._side_stream: torch.cuda.Stream | None = None
+        self._sums: torch.Tensor | None = None  # summed train loss and correct predictions of the epoch
+        self._count = 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.graphed(x) if self.graphed is not None else self.net(x)
+    # ---- the fast path: manual optimization, optionally replayed from a CUDA graph --------------------------
 
-    def on_train_batch_start(self, batch, batch_idx: int) -> None:
-        """Capture the CUDA graphs from the first training batch, where they can run."""
-        if self.graphed is None or self.graphed.shape is not None:
-            return
+    def configure_optimizers(self):
+        if self.automatic_optimization:
+            return super().configure_optimizers()
         trainer = self.trainer
-        blocker = graph_blocker(self.device, trainer.world_size, str(trainer.precision))
-        if blocker:
-            rank_zero_warn(f"cuda_graph is off: {blocker}; training eagerly")
-            self.graphed = None
+        device = trainer.strategy.root_device
+        blocker = graph_blocker(device, trainer.world_size, str(trainer.precision))
+        if self.hparams.cuda_graph and blocker:
+            rank_zero_warn(f"cuda_graph is off: {blocker}; the same steps run eagerly")
+        self._graphing = bool(self.hparams.cuda_graph) and blocker is None
+        self._graph, self._eager_steps = None, 0  # a graph records one optimizer: capture again for a new one
+        lr = self.hparams.lr
+        if self._graphing:  # a tensor rate and capturable state, so replays follow the schedule
+            optimizer = torch.optim.Adam(self.parameters(), lr=torch.tensor(lr, device=device), capturable=True)
+        else:
+            optimizer = torch.optim.Adam(self.parameters(), lr=lr)
+        if self.hparams.lr_schedule == "constant":
+            return optimizer
+        batch = getattr(trainer.datamodule, "batch_size", None)
+        per_batch = math.ceil(batch / self.hparams.step_batch) if batch and self.hparams.step_batch else 1
+        steps = max(1, int(trainer.estimated_stepping_batches) * per_batch)
+        return [optimizer], [torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)]
+
+    def on_train_start(self) -> None:
+        """After a resume, match the restored optimizer to this run: a graph needs a learning rate and step
+        counts on the device and ``capturable``; an eager run wants plain numbers."""
+        if self.automatic_optimization:
             return
-        self.graphed.capture(batch[0])
+        device = self.trainer.strategy.root_device
+        optimizer = self.optimizers().optimizer
+        for group in optimizer.param_groups:
+            group["capturable"] = self._graphing
+            if self._graphing:
+                group["lr"] = torch.as_tensor(group["lr"], dtype=torch.float32, device=device)
+            elif isinstance(group["lr"], torch.Tensor):
+                group["lr"] = float(group["lr"])
+        for state in optimizer.state.values():
+            if isinstance(state.get("step"), torch.Tensor):
+                state["step"] = state["step"].to(device if self._graphing else "cpu")
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        if self.automatic_optimization:
+            return super().training_step(batch, batch_idx)
+        x, y = batch
+        if self._sums is None:
+            self._sums = torch.zeros(2, device=x.device)
+        size = self.hparams.step_batch or len(x)
+        loss = x.new_zeros(())
+        for xs, ys in zip(x.split(size), y.split(size), strict=True):
+            loss = self._optimizer_step(xs, ys, full=len(xs) == size)
+        return loss
+
+    def _optimizer_step(self, x: torch.Tensor, y: torch.Tensor, full: bool) -> torch.Tensor:
+        optimizer = self.optimizers()
+        if self._graph is None and self._graphing and full and self._eager_steps >= WARMUP_STEPS:
+            self._graph = GraphedStep(self.net, self.criterion, optimizer.optimizer, x, y, self._sums)
+        if self._graph is not None and self._graph.fits(x):
+            loss = self._graph(x, y)
+            optimizer._on_before_step()  # count the step as LightningOptimizer.step() does (global_step)
+            optimizer._on_after_step()
+        else:
+            loss = self._eager_step(x, y, optimizer)
+        self._count += len(y)
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            self._step_schedule(scheduler, optimizer.optimizer)
+        return loss
+
+    def _eager_step(self, x: torch.Tensor, y: torch.Tensor, optimizer) -> torch.Tensor:
+        """One ordinary step; before the capture it runs on a side stream (PyTorch's warm-up recipe)."""
+        warmup = self._graphing and self._graph is None
+        if warmup and self._side_stream is None:
+            self._side_stream = torch.cuda.Stream()
+        stream = self._side_stream if warmup else None
+        if stream is not None:
+            stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+            optimizer.zero_grad(set_to_none=self._graph is None)  # keep the tensors a captured graph writes
+            log_probs = self(x)
+            loss = self.criterion(log_probs, y)
+            self.manual_backward(loss)
+            optimizer.step()
+            self._sums[0] += loss.detach() * len(y)
+            self._sums[1] += (log_probs.detach().argmax(dim=1) == y).sum()
+        if stream is not None:
+            torch.cuda.current_stream().wait_stream(stream)
+        self._eager_steps += 1
+        return loss.detach()
+
+    @staticmethod
+    def _step_schedule(scheduler, optimizer: torch.optim.Optimizer) -> None:
+        """Step the schedule; a tensor learning rate keeps its identity (a captured graph reads it)."""
+        rates = [group["lr"] for group in optimizer.param_groups]
+        scheduler.step()
+        for group, rate in zip(optimizer.param_groups, rates, strict=True):
+            if isinstance(rate, torch.Tensor) and group["lr"] is not rate:  # torch versions that assign
+                rate.fill_(group["lr"])
+                group["lr"] = rate
+
+    def on_train_epoch_end(self) -> None:
+        if self.automatic_optimization:
+            return super().on_train_epoch_end()
+        if self._count and self._sums is not None:
+            loss, acc = (self._sums / self._count).unbind()
+            self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
+            self.log("train/acc", acc, on_step=False, on_epoch=True, sync_dist=True)
+            self._sums.zero_()  # in place: a captured graph adds into this tensor
+        self._count = 0

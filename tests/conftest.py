@@ -174,8 +174,10 @@ class RecordLosses(Callback):
         self.losses.append(outputs["loss"].detach().clone())
 
 
-def train_losses(data_dir: Path, accelerator: str, epochs: int, make_model, **data_kwargs):
-    """Fit ``make_model()`` (seeded) on the tiny MNIST in batches of 64; its per-step training losses, on the CPU."""
+def fit_tiny_mnist(data_dir: Path, accelerator: str, epochs: int, make_model, **data_kwargs):
+    """Fit ``make_model()`` (seeded) on the tiny MNIST (540 training samples, batches of 64 unless given).
+
+    Returns the per-batch training losses (on the CPU) and the trainer."""
     import torch
     from lightning.pytorch import Trainer, seed_everything
 
@@ -194,5 +196,10 @@ def train_losses(data_dir: Path, accelerator: str, epochs: int, make_model, **da
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(model, MNISTDataModule(data_dir=str(data_dir), batch_size=64, **data_kwargs))
-    return torch.stack(record.losses).cpu()
+    trainer.fit(model, MNISTDataModule(data_dir=str(data_dir), **{"batch_size": 64, **data_kwargs}))
+    return torch.stack(record.losses).cpu(), trainer
+
+
+def train_losses(data_dir: Path, accelerator: str, epochs: int, make_model, **data_kwargs):
+    """The per-batch training losses of :func:`fit_tiny_mnist`."""
+    return fit_tiny_mnist(data_dir, accelerator, epochs, make_model, **data_kwargs)[0]

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import train_losses
+from conftest import fit_tiny_mnist, train_losses
 from torch import nn
 
 from datamodules import MNISTDataModule
@@ -58,8 +58,21 @@ def test_device_batches_shard_like_a_distributed_sampler():
     assert torch.cat([y for _, y in order]).tolist() == list(order.sampler)  # the DataLoader path's order
 
 
-def test_cuda_graph_off_a_gpu_warns_and_trains_eagerly(idx_root):
-    eager = train_losses(idx_root, "cpu", 1, lambda: MLP(lr_schedule="constant"), on_device=True)
+def test_cuda_graph_off_a_gpu_warns_and_runs_the_same_steps_eagerly(idx_root):
+    eager = train_losses(idx_root, "cpu", 2, lambda: MLP(), on_device=True)
     with pytest.warns(UserWarning, match="cuda_graph is off: it needs a CUDA device"):
-        graphed = train_losses(idx_root, "cpu", 1, lambda: MLP(lr_schedule="constant", cuda_graph=True), on_device=True)
-    torch.testing.assert_close(graphed, eager)
+        manual = train_losses(idx_root, "cpu", 2, lambda: MLP(cuda_graph=True), on_device=True)
+    torch.testing.assert_close(manual, eager)
+
+
+def test_step_batch_makes_the_lesson_steps_from_larger_loaded_batches(idx_root):
+    """Batches of 128 split into steps of 64 train exactly as batches of 64: same order, same updates."""
+    _, plain = fit_tiny_mnist(idx_root, "cpu", 2, lambda: MLP(lr_schedule="constant"))
+    _, split = fit_tiny_mnist(
+        idx_root, "cpu", 2, lambda: MLP(lr_schedule="constant", step_batch=64), batch_size=128, on_device=True
+    )
+    assert split.global_step == plain.global_step == 2 * 9  # optimizer steps, as Lightning counts them
+    for key in ("train/loss", "train/acc", "val/loss", "val/acc"):
+        torch.testing.assert_close(split.callback_metrics[key], plain.callback_metrics[key])
+    for a, b in zip(split.lightning_module.parameters(), plain.lightning_module.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
