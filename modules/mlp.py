@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
-from modules.classification import ClassificationModule
+from modules.classification import ClassificationModule, adam
 from modules.cuda_graph import GraphedStep, graph_blocker
 from modules.errors import ModelError
 
@@ -39,8 +39,12 @@ class MLP(ClassificationModule):
     - ``cuda_graph: true`` records the whole optimizer step (forward, loss, backward, Adam) once as a CUDA
       graph and replays it (one GPU, 32-bit precision; elsewhere it warns and runs the same steps eagerly).
 
-    Pair them with the datamodule's ``on_device: true``. Train loss and accuracy are then summed on the device
-    and logged once per epoch; validation and test are unchanged.
+    Pair them with the datamodule's ``on_device: true`` (``-c fast`` sets all three). Train loss and accuracy
+    are then summed on the device and logged once per epoch; validation and test are unchanged. In one
+    process at 32 bits, the hooks around each optimizer step (``on_before_backward``, ``on_after_backward``,
+    ``on_before_optimizer_step``) do not run; Trainer gradient clipping and accumulation are unavailable
+    (manual optimization). The cosine schedule counts ``ceil(batch_size / step_batch)`` steps per loaded
+    batch, so with a smaller last batch it ends slightly above zero.
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class MLP(ClassificationModule):
         self.automatic_optimization = not (step_batch or cuda_graph)
         self._graph: GraphedStep | None = None
         self._graphing = False
+        self._direct = False
         self._eager_steps = 0
         self._side_stream: torch.cuda.Stream | None = None
         self._sums: torch.Tensor | None = None  # summed train loss and correct predictions of the epoch
@@ -81,12 +86,15 @@ class MLP(ClassificationModule):
         if self.hparams.cuda_graph and blocker:
             rank_zero_warn(f"cuda_graph is off: {blocker}; the same steps run eagerly")
         self._graphing = bool(self.hparams.cuda_graph) and blocker is None
+        # one process in 32 bits: steps skip Lightning's per-step hooks (as a replayed graph does); otherwise
+        # manual_backward and LightningOptimizer.step keep DDP's gradient sync and precision plugins in play
+        self._direct = trainer.world_size == 1 and str(trainer.precision) in ("32-true", "32")
         self._graph, self._eager_steps = None, 0  # a graph records one optimizer: capture again for a new one
         lr = self.hparams.lr
         if self._graphing:  # a tensor rate and capturable state, so replays follow the schedule
             optimizer = torch.optim.Adam(self.parameters(), lr=torch.tensor(lr, device=device), capturable=True)
         else:
-            optimizer = torch.optim.Adam(self.parameters(), lr=lr)
+            optimizer = adam(self.parameters(), lr)
         if self.hparams.lr_schedule == "constant":
             return optimizer
         batch = getattr(trainer.datamodule, "batch_size", None)
@@ -105,11 +113,14 @@ class MLP(ClassificationModule):
             group["capturable"] = self._graphing
             if self._graphing:
                 group["lr"] = torch.as_tensor(group["lr"], dtype=torch.float32, device=device)
+                group["fused"] = False
             elif isinstance(group["lr"], torch.Tensor):
                 group["lr"] = float(group["lr"])
-        for state in optimizer.state.values():
-            if isinstance(state.get("step"), torch.Tensor):
-                state["step"] = state["step"].to(device if self._graphing else "cpu")
+            on_device = group["capturable"] or group.get("fused")  # where Adam expects its step counts
+            for param in group["params"]:
+                step = optimizer.state.get(param, {}).get("step")
+                if isinstance(step, torch.Tensor):
+                    optimizer.state[param]["step"] = step.to(param.device if on_device else "cpu", torch.float32)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         if self.automatic_optimization:
@@ -129,8 +140,7 @@ class MLP(ClassificationModule):
             self._graph = GraphedStep(self.net, self.criterion, optimizer.optimizer, x, y, self._sums)
         if self._graph is not None and self._graph.fits(x):
             loss = self._graph(x, y)
-            optimizer._on_before_step()  # count the step as LightningOptimizer.step() does (global_step)
-            optimizer._on_after_step()
+            self._count_step(optimizer)
         else:
             loss = self._eager_step(x, y, optimizer)
         self._count += len(y)
@@ -151,14 +161,25 @@ class MLP(ClassificationModule):
             optimizer.zero_grad(set_to_none=self._graph is None)  # keep the tensors a captured graph writes
             log_probs = self(x)
             loss = self.criterion(log_probs, y)
-            self.manual_backward(loss)
-            optimizer.step()
+            if self._direct:
+                loss.backward()
+                optimizer.optimizer.step()
+                self._count_step(optimizer)
+            else:
+                self.manual_backward(loss)
+                optimizer.step()
             self._sums[0] += loss.detach() * len(y)
             self._sums[1] += (log_probs.detach().argmax(dim=1) == y).sum()
         if stream is not None:
             torch.cuda.current_stream().wait_stream(stream)
         self._eager_steps += 1
         return loss.detach()
+
+    @staticmethod
+    def _count_step(optimizer) -> None:
+        """Count an optimizer step that bypassed ``LightningOptimizer.step()``, as it would (``global_step``)."""
+        optimizer._on_before_step()
+        optimizer._on_after_step()
 
     @staticmethod
     def _step_schedule(scheduler, optimizer: torch.optim.Optimizer) -> None:

@@ -142,7 +142,8 @@ class KillAt(Callback):
 
 
 class RecordBatches(Callback):
-    """Writes the training samples each rank saw to ``$RECORD_DIR/rank<N>.json`` (identified by content)."""
+    """Writes the training samples each rank saw to ``$RECORD_DIR/rank<N>.json`` (identified by content), and
+    a checksum of its final weights to ``weights<N>.json``."""
 
     def __init__(self) -> None:
         self.seen: list[str] = []
@@ -162,6 +163,8 @@ class RecordBatches(Callback):
         folder = Path(os.environ["RECORD_DIR"])
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"rank{trainer.global_rank}.json").write_text(json.dumps(self.seen))
+        weights = [float(p.detach().double().sum()) for p in pl_module.parameters()]
+        (folder / f"weights{trainer.global_rank}.json").write_text(json.dumps(weights))
 
 
 class RecordLosses(Callback):

@@ -213,3 +213,32 @@ def test_ddp_on_cpu_two_processes(idx_root, tmp_path):
     csv_path = Path(predict.stdout.split("predictions: ")[1].split()[0])
     rows = (tmp_path / csv_path).read_text().splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == [f"test[{i}]" for i in range(200)]  # both shares, in order
+
+
+@pytest.mark.slow_ddp
+def test_ddp_fast_path_shards_the_device_resident_data(idx_root, tmp_path):
+    """-c fast under two gloo processes: each rank slices its own half of the resident data, steps stay in sync."""
+    ddp = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    common = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "1", "-c", "fast", "--data.batch_size", "128"]
+    shards = tmp_path / "shards"
+    fit = python_cli(
+        "fit",
+        *common,
+        *ddp,
+        "--trainer.callbacks",
+        "conftest.RecordBatches",
+        cwd=tmp_path,
+        env_extra={"RECORD_DIR": str(shards)},
+    )
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    assert "cuda_graph is off: it needs a CUDA device" in fit.stderr
+    seen = [json.loads((shards / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert len(seen[0]) == len(seen[1]) == 270 and set(seen[0]).isdisjoint(seen[1])  # 540 training samples
+    weights = [json.loads((shards / f"weights{r}.json").read_text()) for r in (0, 1)]
+    assert weights[0] == weights[1]  # gradients all-reduced at every split step: the replicas stay equal
+    ckpt = tmp_path / "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
+    assert torch.load(ckpt, weights_only=True)["global_step"] == 5  # 270 per rank: 128 + 128 + 14, in steps of 64
+    validate_ddp = python_cli("validate", "--ckpt_path", str(ckpt), *common, *ddp, cwd=tmp_path)
+    validate_one = python_cli("validate", "--ckpt_path", str(ckpt), *common, "--trainer.devices", "1", cwd=tmp_path)
+    accs = [float(r.stdout.split("val/acc: ")[1].split()[0]) for r in (validate_ddp, validate_one)]
+    assert accs[0] == accs[1]
