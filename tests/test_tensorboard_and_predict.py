@@ -119,3 +119,12 @@ def test_predict_on_a_single_photo_with_the_transfer_model(photo_root, run_cli, 
     (row,) = list(csv.DictReader(csv_path.open()))
     assert row["file"] == str(photo) and row["predicted"] in ("cat", "dog")
     assert abs(float(row["p_cat"]) + float(row["p_dog"]) - 1) < 1e-4
+
+
+def test_prediction_pictures_are_drawn_by_the_clock_and_after_the_last_epoch(idx_root, run_cli, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "4")
+    events = EventAccumulator(str(tmp_path / "logs" / "MLP-MNIST" / "version_0")).Reload()
+    steps = [event.step for event in events.Images("val/predictions")]
+    assert steps == [9, 36]  # after epoch 1, then after epoch 4: the run is shorter than the 10 s interval
