@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GOALS = {  # target, data folder, batch size, other options
-    "mnist": (0.98, "MNIST", 128, ["--trainer.max_epochs", "20", "--model.dropout", "0.1"]),
+    "mnist": (0.98, "MNIST", 128, ["--trainer.max_epochs", "30", "--model.dropout", "0.1", "--model.lr", "0.001"]),
     "fashion": (0.89, "FashionMNIST", 128, ["-c", "fashion_classifier", "--trainer.max_epochs", "25"]),
 }
 
