@@ -175,40 +175,47 @@ def test_sigkill_mid_epoch_then_resume_ends_like_an_uninterrupted_run(idx_root, 
     assert abs(metrics[0]["val/acc"] - metrics[1]["val/acc"]) < 1e-6
 
 
+DDP = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+
+
+def ddp_fit_recording(tmp_path: Path, args: list[str]):
+    """``fit ARGS`` in two gloo processes, recording each rank's samples and final weights."""
+    shards = tmp_path / "shards"
+    record = ["--trainer.callbacks", "conftest.RecordBatches"]
+    fit = python_cli("fit", *args, *DDP, *record, cwd=tmp_path, env_extra={"RECORD_DIR": str(shards)})
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    seen = [json.loads((shards / f"rank{r}.json").read_text()) for r in (0, 1)]
+    weights = [json.loads((shards / f"weights{r}.json").read_text()) for r in (0, 1)]
+    return fit, seen, weights
+
+
+def val_accs_ddp_and_one(ckpt: Path, args: list[str], tmp_path: Path) -> list[float]:
+    """``val/acc`` of ``validate`` on the checkpoint in two processes, then in one."""
+    accs = []
+    for devices in (DDP, ["--trainer.devices", "1"]):
+        result = python_cli("validate", "--ckpt_path", str(ckpt), *args, *devices, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        accs.append(float(result.stdout.split("val/acc: ")[1].split()[0]))
+    return accs
+
+
 @pytest.mark.slow_ddp
 def test_ddp_on_cpu_two_processes(idx_root, tmp_path):
     """Two gloo processes: disjoint shards, synced metrics equal to one process, rank 0 writes, resume works."""
-    ddp = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
     common = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "1"]
-    shards = tmp_path / "shards"
-    fit = python_cli(
-        "fit",
-        *common,
-        *ddp,
-        "--trainer.callbacks",
-        "conftest.RecordBatches",
-        cwd=tmp_path,
-        env_extra={"RECORD_DIR": str(shards)},
-    )
-    assert fit.returncode == 0, fit.stderr[-3000:]
-    seen = [json.loads((shards / f"rank{r}.json").read_text()) for r in (0, 1)]
+    _, seen, _ = ddp_fit_recording(tmp_path, common)
     assert seen[0] and seen[1] and set(seen[0]).isdisjoint(seen[1])  # each rank its own samples
     assert len(seen[0]) + len(seen[1]) == 540  # 600 - 10% validation, all of them
     runs = sorted(p.name for p in (tmp_path / "logs/MLP-MNIST").iterdir())
     assert runs == ["version_0"]  # one run folder: only rank 0 writes
     ckpt = tmp_path / "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
-    validate_ddp = python_cli("validate", "--ckpt_path", str(ckpt), *common, *ddp, cwd=tmp_path)
-    validate_one = python_cli("validate", "--ckpt_path", str(ckpt), *common, "--trainer.devices", "1", cwd=tmp_path)
-    accs = []
-    for result in (validate_ddp, validate_one):
-        assert result.returncode == 0, result.stderr[-3000:]
-        accs.append(float(result.stdout.split("val/acc: ")[1].split()[0]))
+    accs = val_accs_ddp_and_one(ckpt, common, tmp_path)
     assert accs[0] == accs[1]  # 60 validation images: an even split, synced
     resume = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "2"]
-    resumed = python_cli("fit", "--ckpt_path", str(ckpt), *resume, *ddp, cwd=tmp_path)
+    resumed = python_cli("fit", "--ckpt_path", str(ckpt), *resume, *DDP, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert torch.load(ckpt, weights_only=True)["epoch"] == 1
-    predict = python_cli("predict", "--ckpt_path", str(ckpt), "--data.data_dir", str(idx_root), *ddp, cwd=tmp_path)
+    predict = python_cli("predict", "--ckpt_path", str(ckpt), "--data.data_dir", str(idx_root), *DDP, cwd=tmp_path)
     assert predict.returncode == 0, predict.stderr[-3000:]
     csv_path = Path(predict.stdout.split("predictions: ")[1].split()[0])
     rows = (tmp_path / csv_path).read_text().splitlines()[1:]
@@ -218,27 +225,12 @@ def test_ddp_on_cpu_two_processes(idx_root, tmp_path):
 @pytest.mark.slow_ddp
 def test_ddp_fast_path_shards_the_device_resident_data(idx_root, tmp_path):
     """-c fast under two gloo processes: each rank slices its own half of the resident data, steps stay in sync."""
-    ddp = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
     common = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "1", "-c", "fast", "--data.batch_size", "128"]
-    shards = tmp_path / "shards"
-    fit = python_cli(
-        "fit",
-        *common,
-        *ddp,
-        "--trainer.callbacks",
-        "conftest.RecordBatches",
-        cwd=tmp_path,
-        env_extra={"RECORD_DIR": str(shards)},
-    )
-    assert fit.returncode == 0, fit.stderr[-3000:]
+    fit, seen, weights = ddp_fit_recording(tmp_path, common)
     assert "cuda_graph is off: it needs a CUDA device" in fit.stderr
-    seen = [json.loads((shards / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert len(seen[0]) == len(seen[1]) == 270 and set(seen[0]).isdisjoint(seen[1])  # 540 training samples
-    weights = [json.loads((shards / f"weights{r}.json").read_text()) for r in (0, 1)]
     assert weights[0] == weights[1]  # gradients all-reduced at every split step: the replicas stay equal
     ckpt = tmp_path / "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
     assert torch.load(ckpt, weights_only=True)["global_step"] == 5  # 270 per rank: 128 + 128 + 14, in steps of 64
-    validate_ddp = python_cli("validate", "--ckpt_path", str(ckpt), *common, *ddp, cwd=tmp_path)
-    validate_one = python_cli("validate", "--ckpt_path", str(ckpt), *common, "--trainer.devices", "1", cwd=tmp_path)
-    accs = [float(r.stdout.split("val/acc: ")[1].split()[0]) for r in (validate_ddp, validate_one)]
+    accs = val_accs_ddp_and_one(ckpt, common, tmp_path)
     assert accs[0] == accs[1]
