@@ -44,6 +44,11 @@ class DeviceBatches:
     def __len__(self) -> int:
         return math.ceil(self.samples / self.batch_size)
 
+    def batch_sizes(self) -> list[int]:
+        """The sizes of this process's batches in an epoch."""
+        full, rest = divmod(self.samples, self.batch_size)
+        return [self.batch_size] * full + ([rest] if rest else [])
+
     def _order(self) -> torch.Tensor:
         n = len(self.images)
         order = self.sampler.order() if self.sampler is not None else torch.arange(n)

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Sized
 
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
+from torch.utils.data import BatchSampler
 
 from modules.classification import ClassificationModule, adam
 from modules.cuda_graph import GraphedStep, graph_blocker
 from modules.errors import ModelError
 
 WARMUP_STEPS = 3  # eager steps on a side stream before the capture, as PyTorch's CUDA-graph recipe asks
+
+
+def batch_sizes(loader: object) -> list[int] | None:
+    """The sizes of a training loader's batches in one epoch, where it tells: a loader with ``batch_sizes()``,
+    or a DataLoader with a batch size (its sampler already sharded under DDP)."""
+    if callable(getattr(loader, "batch_sizes", None)):
+        return loader.batch_sizes()
+    sampler = getattr(loader, "batch_sampler", None)
+    if isinstance(sampler, BatchSampler) and isinstance(sampler.sampler, Sized):
+        full, rest = divmod(len(sampler.sampler), sampler.batch_size)
+        return [sampler.batch_size] * full + ([rest] if rest and not sampler.drop_last else [])
+    return None
 
 
 def fully_connected(in_features: int, hidden: list[int], out_features: int, dropout: float) -> nn.Sequential:
@@ -43,8 +57,7 @@ class MLP(ClassificationModule):
     are then summed on the device and logged once per epoch; validation and test are unchanged. In one
     process at 32 bits, the hooks around each optimizer step (``on_before_backward``, ``on_after_backward``,
     ``on_before_optimizer_step``) do not run; Trainer gradient clipping and accumulation are unavailable
-    (manual optimization). The cosine schedule counts ``ceil(batch_size / step_batch)`` steps per loaded
-    batch, so with a smaller last batch it ends slightly above zero.
+    (manual optimization).
     """
 
     def __init__(
@@ -97,10 +110,24 @@ class MLP(ClassificationModule):
             optimizer = adam(self.parameters(), lr)
         if self.hparams.lr_schedule == "constant":
             return optimizer
-        batch = getattr(trainer.datamodule, "batch_size", None)
-        per_batch = math.ceil(batch / self.hparams.step_batch) if batch and self.hparams.step_batch else 1
-        steps = max(1, int(trainer.estimated_stepping_batches) * per_batch)
-        return [optimizer], [torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)]
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self._optimizer_steps()))
+        return [optimizer], [schedule]
+
+    def _optimizer_steps(self) -> int:
+        """Optimizer steps in the whole run (the cosine schedule's length): ``ceil(len / step_batch)`` for each
+        loaded batch, counted from the loader's batch sizes where it tells them."""
+        trainer = self.trainer
+        estimate = trainer.estimated_stepping_batches  # loaded batches; this also loads the training data
+        step = self.hparams.step_batch
+        sizes = batch_sizes(trainer.train_dataloader)
+        if not step or trainer.max_epochs in (None, -1) or math.isinf(estimate):
+            return int(min(estimate, trainer.max_steps)) if trainer.max_steps > 0 else int(estimate)
+        if sizes is None:  # from the datamodule's batch size, counting every loaded batch as full
+            batch = getattr(trainer.datamodule, "batch_size", step)
+            return int(estimate) * math.ceil(batch / step)
+        per_epoch = sum(math.ceil(size / step) for size in sizes[: int(trainer.num_training_batches)])
+        steps = per_epoch * max(trainer.max_epochs, 1)
+        return min(steps, trainer.max_steps) if trainer.max_steps > 0 else steps
 
     def on_train_start(self) -> None:
         """After a resume, match the restored optimizer to this run: a graph needs a learning rate and step
