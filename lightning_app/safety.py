@@ -40,25 +40,25 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class StopOnNonFiniteLoss(Callback):
     """Stops training when the loss becomes NaN or infinite, naming the first bad step.
 
-    The check keeps a flag on the device (no host sync per step) and reads it every ``check_every`` steps
-    and before each validation, so the checkpoints written after validation are never made from a broken
-    model: the last good checkpoint stays.
+    Each step's loss is copied into a small buffer on the device (one copy, no host sync per step); the
+    buffer is read every ``check_every`` steps and before each validation, so the checkpoints written after
+    validation are never made from a broken model: the last good checkpoint stays.
     """
 
     def __init__(self, check_every: int = 50) -> None:
         self.check_every = check_every
-        self._first_bad: torch.Tensor | None = None
+        self._losses: torch.Tensor | None = None
+        self._steps: list[int] = []  # the global step of each buffered loss
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is None:
             return
-        if self._first_bad is None:
-            self._first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
-        step = torch.full((), trainer.global_step - 1, dtype=torch.long, device=loss.device)  # the step just done
-        bad = ~torch.isfinite(loss.detach()) & (self._first_bad < 0)
-        self._first_bad = torch.where(bad, step, self._first_bad)
-        if (batch_idx + 1) % self.check_every == 0:
+        if self._losses is None or self._losses.device != loss.device:
+            self._losses = torch.zeros(self.check_every, device=loss.device)
+        self._losses[len(self._steps)].copy_(loss.detach())
+        self._steps.append(trainer.global_step - 1)  # the step just done
+        if len(self._steps) == self.check_every:
             self._check(trainer)
 
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -69,9 +69,13 @@ class StopOnNonFiniteLoss(Callback):
         self._check(trainer)
 
     def _check(self, trainer: Trainer) -> None:
-        if self._first_bad is None or int(self._first_bad) < 0:
+        if self._losses is None or not self._steps:
             return
-        step = int(self._first_bad)
+        bad = (~torch.isfinite(self._losses[: len(self._steps)])).nonzero()  # the one read of the device
+        steps, self._steps = self._steps, []
+        if not len(bad):
+            return
+        step = steps[int(bad[0])]
         saved = [Path(p) for cb in trainer.checkpoint_callbacks for p in (cb.last_model_path, cb.best_model_path) if p]
         saved = [p for p in saved if p.is_file()]
         last = str(max(saved, key=lambda p: p.stat().st_mtime)) if saved else ""

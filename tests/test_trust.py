@@ -234,3 +234,19 @@ def test_ddp_fast_path_shards_the_device_resident_data(idx_root, tmp_path):
     assert torch.load(ckpt, weights_only=True)["global_step"] == 5  # 270 per rank: 128 + 128 + 14, in steps of 64
     accs = val_accs_ddp_and_one(ckpt, common, tmp_path)
     assert accs[0] == accs[1]
+
+
+def test_the_nan_check_reads_the_device_once_every_check_every_steps():
+    from types import SimpleNamespace
+
+    from lightning_app.safety import StopOnNonFiniteLoss, TrainingError
+
+    watch = StopOnNonFiniteLoss(check_every=50)
+    trainer = SimpleNamespace(global_step=0, current_epoch=0, checkpoint_callbacks=[])
+    for step in range(149):
+        trainer.global_step = step + 1  # Lightning counts the step just done
+        loss = torch.tensor(float("nan") if step >= 123 else 1.0)
+        watch.on_train_batch_end(trainer, None, {"loss": loss}, None, step)  # steps 0-99 pass two checks
+    trainer.global_step = 150
+    with pytest.raises(TrainingError, match="at step 123 "):
+        watch.on_train_batch_end(trainer, None, {"loss": torch.tensor(float("nan"))}, None, 149)
