@@ -19,6 +19,12 @@ def graph_blocker(device: torch.device, world_size: int, precision: str) -> str 
     return None
 
 
+def add_step_sums(sums: torch.Tensor, loss: torch.Tensor, log_probs: torch.Tensor, y: torch.Tensor) -> None:
+    """Add a step's summed loss and its count of correct predictions to ``sums``, in place on the device."""
+    sums[0] += loss.detach() * len(y)
+    sums[1] += (log_probs.detach().argmax(dim=1) == y).sum()
+
+
 class GraphedStep:
     """One optimizer step, recorded once and replayed for every batch of the same shape.
 
@@ -47,8 +53,7 @@ class GraphedStep:
             loss = criterion(log_probs, self.y)
             loss.backward()
             optimizer.step()
-            sums[0] += loss.detach() * len(self.y)
-            sums[1] += (log_probs.detach().argmax(dim=1) == self.y).sum()
+            add_step_sums(sums, loss, log_probs, self.y)
         self.loss = loss.detach()
 
     def fits(self, x: torch.Tensor) -> bool:

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import BatchSampler
 
 from modules.classification import ClassificationModule, adam
-from modules.cuda_graph import GraphedStep, graph_blocker
+from modules.cuda_graph import GraphedStep, add_step_sums, graph_blocker
 from modules.errors import ModelError
 
 WARMUP_STEPS = 3  # eager steps on a side stream before the capture, as PyTorch's CUDA-graph recipe asks
@@ -195,8 +195,7 @@ class MLP(ClassificationModule):
             else:
                 self.manual_backward(loss)
                 optimizer.step()
-            self._sums[0] += loss.detach() * len(y)
-            self._sums[1] += (log_probs.detach().argmax(dim=1) == y).sum()
+            add_step_sums(self._sums, loss, log_probs, y)
         if stream is not None:
             torch.cuda.current_stream().wait_stream(stream)
         self._eager_steps += 1
