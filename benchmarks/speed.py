@@ -193,15 +193,11 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- |", flush=True)
     opts.out.parent.mkdir(parents=True, exist_ok=True)
 
-    class Rows(list):
-        """Printed as they come, so a run cut short still shows what it measured."""
+    def emit(row: str) -> None:
+        """Print a row and save the raw numbers as they come, so a run cut short keeps what it measured."""
+        print(row, flush=True)
+        opts.out.write_text(json.dumps(results, indent=2))
 
-        def append(self, row: str) -> None:
-            super().append(row)
-            print(row, flush=True)
-            opts.out.write_text(json.dumps(results, indent=2))
-
-    rows = Rows()
     for task in opts.tasks:
         if task == "transfer":
             photos = opts.data_root / "cats_dogs" / "train"
@@ -222,7 +218,7 @@ def main() -> None:
             recomputed = app_fit([*common, "--trainer.callbacks", "null"], workdir)
             results["tasks"]["transfer"] = {"cached": cached, "recomputed": recomputed}
             for name, r in (("cached features", cached), ("recomputed (augmented)", recomputed)):
-                rows.append(
+                emit(
                     f"| transfer, efficientnet_lite0 | {name} | {median_after_warmup(r['epoch_s']):.2f} | - | "
                     f"{r['test_acc']:.4f} | whole fit {r['wall_s']:.0f} s |"
                 )
@@ -264,12 +260,12 @@ def main() -> None:
         n = b["train_samples"]
         label = f"{task} {model}, batch {batch}"
         for name, r, m in (("(a) lesson loop", a, ma), ("(b) tensor loop", b, mb))[0 if a else 1 :]:
-            rows.append(f"| {label} | {name} | {m:.3f} | {n / m:,.0f} | {r['test_acc']:.4f} | |")
+            emit(f"| {label} | {name} | {m:.3f} | {n / m:,.0f} | {r['test_acc']:.4f} | |")
         for name in variants:
             r = results["tasks"][task][f"c_{name}"] = app_fit([*common, *variant_args(name, batch)], workdir)
             mc = median_after_warmup(r["epoch_s"])
             note = f"c/a = {mc / ma:.2f}, c/b = {mc / mb:.2f}, b/c = {mb / mc:.2f}"
-            rows.append(f"| {label} | (c) app fit, {name} | {mc:.3f} | {n / mc:,.0f} | {r['test_acc']:.4f} | {note} |")
+            emit(f"| {label} | (c) app fit, {name} | {mc:.3f} | {n / mc:,.0f} | {r['test_acc']:.4f} | {note} |")
     opts.out.write_text(json.dumps(results, indent=2))
     print(f"\nraw numbers: {opts.out}")
 
