@@ -12,6 +12,9 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
+from lightning_app.contracts import FeatureCacheable, FeatureExtractor
+from modules import ModelError
+
 
 def run_dir(trainer: Trainer) -> Path | None:
     """The folder of this run (the logger's version folder), or None without a logger."""
@@ -23,15 +26,6 @@ def run_dir(trainer: Trainer) -> Path | None:
 def monitoring_checkpoint(trainer: Trainer) -> ModelCheckpoint | None:
     """The ModelCheckpoint that keeps the best model by a monitored metric (not the one keeping ``last``)."""
     return next((cb for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint) and cb.monitor), None)
-
-
-def last_checkpoint() -> ModelCheckpoint:
-    """Keeps ``checkpoints/last.ckpt``: the state after every validation, to resume from.
-
-    Lightning 2.6 writes ``save_last`` only when a top-k file is written at the same step, which makes
-    ``last.ckpt`` a copy of the best; this second callback saves the latest state every time.
-    """
-    return ModelCheckpoint(filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
 
 
 class MetricsJSON(Callback):
@@ -95,10 +89,12 @@ class FeatureCache(Callback):
         if stage != "fit":
             return
         datamodule = trainer.datamodule
-        if not hasattr(pl_module, "extract_features") or not hasattr(datamodule, "cache_features"):
-            raise TypeError("FeatureCache needs a TransferModel and an image-folder datamodule")
-        if not getattr(pl_module, "backbone_frozen", False):
-            raise ValueError("FeatureCache needs a frozen backbone: remove it when fine-tuning the backbone")
+        if not isinstance(pl_module, FeatureExtractor) or not isinstance(datamodule, FeatureCacheable):
+            raise ModelError(
+                "FeatureCache needs a TransferModel and an image-folder datamodule: remove it from the config"
+            )
+        if not pl_module.backbone_frozen:
+            raise ModelError("FeatureCache needs a frozen backbone: remove it when fine-tuning the backbone")
         start = time.perf_counter()
         device = trainer.strategy.root_device
         was_training = pl_module.training

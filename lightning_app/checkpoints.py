@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
 import torch
@@ -14,10 +14,13 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be found or used; the message says what to do."""
 
 
-def run_name(model_class_path: str, data_class_path: str) -> str:
-    """The folder of a model/data pair's runs under ``logs/``: ``MLP-MNIST``, ``TransferModel-CatDog``."""
-    model = str(model_class_path).rsplit(".", 1)[-1]
-    data = str(data_class_path).rsplit(".", 1)[-1].removesuffix("DataModule")
+def run_name(model_class_path: str | None, data_class_path: str | None) -> str:
+    """The folder of a model/data pair's runs under ``logs/``: ``MLP-MNIST``, ``TransferModel-CatDog``.
+
+    A missing part is ``*``, a pattern for finding runs: ``MLP-*`` is every MLP run.
+    """
+    model = str(model_class_path).rsplit(".", 1)[-1] if model_class_path else "*"
+    data = str(data_class_path).rsplit(".", 1)[-1].removesuffix("DataModule") if data_class_path else "*"
     return f"{model}-{data}"
 
 
@@ -66,42 +69,12 @@ def resolve(ckpt_path: str, save_dir: str | Path, name: str | None) -> str:
     return ckpt_path
 
 
-def flag_value(argv: list[str], flag: str) -> tuple[int, str] | None:
-    """Position and value of ``flag VALUE`` or ``flag=VALUE`` in command-line arguments (first one)."""
-    for i, arg in enumerate(argv):
-        if arg == flag and i + 1 < len(argv):
-            return i + 1, argv[i + 1]
-        if arg.startswith(flag + "="):
-            return i, arg.split("=", 1)[1]
+def run_folder_of(ckpt_path: str, state: dict) -> Path | None:
+    """``<save_dir>/<name>/<version>`` of a checkpoint written there by ModelCheckpoint, spelled as it was then."""
+    for key, value in state.get("callbacks", {}).items():
+        dirpath = value.get("dirpath") if key.startswith("ModelCheckpoint") and isinstance(value, dict) else None
+        if dirpath and os.path.realpath(dirpath) == os.path.realpath(Path(ckpt_path).parent):
+            run = Path(dirpath).parent
+            if Path(dirpath).name == "checkpoints" and (run / "hparams.yaml").exists():
+                return run
     return None
-
-
-def with_checkpoint(argv: list[str], save_dir: str = "logs") -> list[str]:
-    """Command-line arguments with ``--ckpt_path`` resolved to a file, and the model and data classes of that
-    checkpoint put first (with the data settings it was trained with) unless the user names them.
-
-    So ``test --ckpt_path best --data.data_dir PATH`` needs nothing else, whatever model made the checkpoint.
-    """
-    found = flag_value(argv, "--ckpt_path")
-    if found is None or not argv or argv[0].startswith("-"):
-        return argv
-    position, value = found
-    named = {flag: flag_value(argv, flag) for flag in ("--model", "--data")}
-    name = run_name(named["--model"][1], named["--data"][1]) if named["--model"] and named["--data"] else None
-    path = resolve(value, save_dir, name)
-    out = list(argv)
-    out[position] = path if out[position] == value else f"--ckpt_path={path}"
-    state = load_checkpoint(path)
-    if not isinstance(state, dict) or "state_dict" not in state:
-        raise CheckpointError(f"{path} holds no model weights: pass a .ckpt written by `fit`")
-    if any(a in ("-c", "--config") or a.startswith("--config=") for a in argv):
-        return out
-    first = []
-    for flag, key in (("--model", "hyper_parameters"), ("--data", "datamodule_hyper_parameters")):
-        hparams = dict(state.get(key) or {})
-        if named[flag] is None and "_class_path" in hparams:
-            hparams.pop("_instantiator", None)
-            class_path = hparams.pop("_class_path")
-            init_args = hparams if flag == "--data" else {}  # Lightning restores the model's own
-            first += [flag, json.dumps({"class_path": class_path, "init_args": init_args})]
-    return [out[0], *first, *out[1:]]

@@ -1,107 +1,98 @@
-"""The command line: LightningCLI with the lesson's models, datamodules, logging and checkpoints."""
+"""The command line: LightningCLI with the lesson's models, datamodules, logging and checkpoints.
+
+Only LightningCLI's public hooks are used: ``init_parser`` (``-c NAME`` for shipped configs),
+``add_arguments_to_parser`` (callback sections, defaults, links), ``parse_arguments`` (``--ckpt_path``),
+``before_instantiate_classes``, ``after_instantiate_classes``, ``instantiate_trainer`` and ``after_<subcommand>``.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
-from lightning.pytorch import LightningDataModule
+import lightning.pytorch as pl
+from jsonargparse import Namespace
+from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.utilities import rank_zero_only
 
-import datamodules  # noqa: F401 - registers the datamodules for --data NAME
-import modules  # noqa: F401 - registers the models for --model NAME
+import datamodules  # noqa: F401 - loads the datamodules, so --data NAME finds them
+import modules  # noqa: F401 - loads the models, so --model NAME finds them
 from datamodules import DataError
-from lightning_app import checkpoints
-from lightning_app.callbacks import EpochTimer, MetricsJSON, last_checkpoint, monitoring_checkpoint, run_dir
-from lightning_app.predictions import PredictionWriter
-from lightning_app.progress import ThrottledProgressBar
-from lightning_app.safety import AtomicCheckpointIO, StopOnNonFiniteLoss, TrainingError
-from lightning_app.tensorboard import LearningRate, TensorBoardViews
+from lightning_app import checkpoints, quiet
+from lightning_app.app_callbacks import CALLBACKS, CHECKPOINT_IO
+from lightning_app.callbacks import monitoring_checkpoint, run_dir
+from lightning_app.contracts import ClassificationData, ClassificationModel
+from lightning_app.from_checkpoint import (
+    SavedRun,
+    data_settings_for,
+    model_flag_conflicts,
+    read_saved_run,
+    weights_mismatch,
+)
+from lightning_app.safety import TrainingError
+from lightning_app.shipped_configs import ShippedConfigFile
 from modules import ClassificationModule, ModelError
 from modules.backbones import get_backbone
+from modules.weights import load_weights
 
-CONFIG_DIR = Path(__file__).parent / "configs"
 AUTO = "auto"
-DEBUG_ENV = "DLWP_DEBUG"
+DEFAULT_MODEL = "modules.MLP"
+DEFAULT_DATA = "datamodules.MNISTDataModule"
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
 class LessonCLI(LightningCLI):
-    """``fit``/``validate``/``test``/``predict`` for the lesson's models, with TensorBoard and checkpoints."""
+    """``fit``/``validate``/``test``/``predict`` for the lesson's models, with TensorBoard and checkpoints.
+
+    ``--ckpt_path FILE|best|last``: the checkpoint decides the model (class and settings) and, unless ``--data``
+    names another class, the data class and its settings; the command line still sets where the data is and
+    how it is read. ``fit --ckpt_path`` resumes exactly: a ``--model.*`` value that differs from the
+    checkpoint's is an error (``--model.init_from`` starts a new run from its weights instead).
+    """
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
-        if args is not None and args == sys.argv[1:]:
-            args = None  # parse sys.argv itself (LightningCLI warns when given both)
+        self.saved_run: SavedRun | None = None
+        no_exit = {"exit_on_error": False}  # errors come back as exceptions: main() prints them in one line
         super().__init__(
             model_class=ClassificationModule,
             subclass_mode_model=True,
             datamodule_class=LightningDataModule,
             subclass_mode_data=True,
-            save_config_kwargs={"overwrite": True},
+            save_config_kwargs={"overwrite": True},  # a resumed run writes its config into its own folder again
             seed_everything_default=42,
-            trainer_defaults={
-                "callbacks": [
-                    MetricsJSON(),
-                    last_checkpoint(),
-                    TensorBoardViews(),
-                    LearningRate(),
-                    PredictionWriter(),
-                    EpochTimer(),
-                    StopOnNonFiniteLoss(),
-                ]
-            },
+            parser_kwargs={**no_exit, **{name: dict(no_exit) for name in SUBCOMMANDS}},
             args=args,
             run=run,
         )
 
-    def _instantiate_trainer(self, config: dict, callbacks: list):
-        """Lightning's trainer, with a progress bar that redraws by the clock and atomic checkpoint writes,
-        unless the user picks their own."""
-        if config.get("enable_progress_bar") is not False and not any(
-            isinstance(cb, ProgressBar) for cb in [*(config.get("callbacks") or []), *callbacks]
-        ):
-            callbacks = [*callbacks, ThrottledProgressBar()]
-        plugins = config.get("plugins") or []
-        plugins = plugins if isinstance(plugins, list) else [plugins]
-        if not any(isinstance(p, CheckpointIO) for p in plugins):
-            config = {**config, "plugins": [*plugins, AtomicCheckpointIO()]}
-        return super()._instantiate_trainer(config, callbacks)
+    # ---- the parser ----------------------------------------------------------------------------------------
 
-    def _parse_ckpt_path(self) -> None:
-        """Lightning restores the model's hyperparameters from ``--ckpt_path``; a pretrained backbone is then
-        not fetched again, since the checkpoint holds its weights."""
-        super()._parse_ckpt_path()
-        if not self.config.get("subcommand") or not self._section().get("ckpt_path"):
-            return
-        init_args = self._section().model.get("init_args")
-        if init_args is not None and init_args.get("weights") not in (None, "none"):
-            init_args.weights = "none"
-
-    def _run_subcommand(self, subcommand: str) -> None:
-        try:
-            super()._run_subcommand(subcommand)
-        except RuntimeError as err:
-            if "loading state_dict" not in str(err):
-                raise
-            detail = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), "")
-            raise checkpoints.CheckpointError(
-                f"{self._section().get('ckpt_path')} was made for another model or number of classes "
-                f"({detail[:160]}): use the --model and --data it was trained with"
-            ) from err
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        """Lightning's parser, whose ``-c/--config`` also takes the name of a config in ``lightning_app/configs``."""
+        kwargs.setdefault("dump_header", [f"lightning.pytorch=={pl.__version__}"])
+        parser = self.parser_class(**kwargs)
+        parser.add_argument(
+            "-c",
+            "--config",
+            action=ShippedConfigFile,
+            help="A YAML config file, or a shipped config: mnist_mlp, fashion_classifier, catdog_transfer, fast.",
+        )
+        return parser
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        for key, spec in {**CALLBACKS, **CHECKPOINT_IO}.items():
+            parser.add_subclass_arguments(spec["base"], key, required=False, fail_untyped=False, help=spec["help"])
         parser.set_defaults(
             {
-                "model": {"class_path": "modules.MLP"},
-                "data": {"class_path": "datamodules.MNISTDataModule"},
-                "checkpoint.monitor": "val/acc",
-                "checkpoint.mode": "max",
-                "checkpoint.filename": "epoch={epoch}-val_acc={val/acc:.4f}",
-                "checkpoint.auto_insert_metric_name": False,
+                "model": {"class_path": DEFAULT_MODEL},
+                "data": {"class_path": DEFAULT_DATA},
+                **{key: spec["default"] for key, spec in {**CALLBACKS, **CHECKPOINT_IO}.items()},
                 "trainer.max_epochs": 5,
                 "trainer.default_root_dir": "logs",  # where checkpoints go even with --trainer.logger false
                 "trainer.logger": {
@@ -113,43 +104,108 @@ class LessonCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.class_names", "model.init_args.class_names", apply_on="instantiate")
 
-    # ---- configuration fixes that need the parsed config -------------------------------------------------
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse the command line on top of what ``--ckpt_path`` decides.
 
-    def _section(self):
-        return self.config[self.config.subcommand] if self.config.get("subcommand") else self.config
+        The layers, lowest first: the parser's defaults, the checkpoint (model class, data class and settings),
+        then the user's configs and flags. Lightning then restores the model's settings from the checkpoint;
+        a ``--model.*`` the user gave that differs is reported here, before anything runs.
+        """
+        if isinstance(args, (dict, Namespace)):
+            return super().parse_arguments(parser, args)
+        flags = read_flags(sys.argv[1:] if args is None else args)
+        base = self._checkpoint_layer(flags.subcommand, flags.ckpt_path, flags) if flags.ckpt_path else None
+        self.config = parser.parse_args(args, namespace=base)
+        subcommand = self.config.get("subcommand")
+        if subcommand is None or not self.config[subcommand].get("ckpt_path"):
+            return
+        section = self.config[subcommand]
+        if self.saved_run is None:  # --ckpt_path came from a config file
+            base = self._checkpoint_layer(subcommand, section.ckpt_path, flags)
+            self.config = parser.parse_args(args, namespace=base)
+            section = self.config[subcommand]
+        run = self.saved_run
+        section.ckpt_path = run.path
+        if section.model.class_path != run.model_class:
+            raise checkpoints.CheckpointError(
+                f"{run.path} was made by {run.model_class}, not {section.model.class_path}: "
+                "drop --model (a checkpoint knows its model) or pass a checkpoint of that model"
+            )
+        explicit = self._explicit(parser, args, subcommand, section)
+        self._report_model_flags(subcommand, dict(explicit.model.get("init_args") or {}), run)
 
-    def _logger_args(self):
-        logger = self._section().trainer.get("logger")
+    def _checkpoint_layer(self, subcommand: str, ckpt_path: str, flags: argparse.Namespace) -> Namespace:
+        """The checkpoint's model class, and its data class and settings, as a config layer under the user's."""
+        name = checkpoints.run_name(flags.model, flags.data) if flags.model or flags.data else None
+        path = checkpoints.resolve(ckpt_path, "logs", name)
+        run = self.saved_run = read_saved_run(path, ClassificationModule, LightningDataModule)
+        base = Namespace()
+        base[f"{subcommand}.model"] = Namespace(class_path=run.model_class)
+        if run.data_class is not None:
+            base[f"{subcommand}.data"] = Namespace(
+                class_path=run.data_class, init_args=Namespace(data_settings_for(run))
+            )
+        return base
+
+    @staticmethod
+    def _explicit(parser: LightningArgumentParser, args: Any, subcommand: str, section: Namespace) -> Namespace:
+        """Only what the user's configs and flags set (the parsed classes stand in, so ``--model.lr`` parses)."""
+        base = Namespace()
+        base[f"{subcommand}.model"] = Namespace(class_path=section.model.class_path)
+        base[f"{subcommand}.data"] = Namespace(class_path=section.data.class_path)
+        return parser.parse_args(args, defaults=False, namespace=base)[subcommand]
+
+    @staticmethod
+    def _report_model_flags(subcommand: str, explicit: dict[str, Any], run: SavedRun) -> None:
+        conflicts = model_flag_conflicts(explicit, run)
+        if not conflicts:
+            return
+        if subcommand == "fit":
+            raise checkpoints.CheckpointError(
+                f"{conflicts[0]}: `fit --ckpt_path` resumes the run exactly as it was; to train on from these "
+                f"weights with new settings, run `fit --model.init_from {run.path}` with your flags instead"
+            )
+        if rank_zero_only.rank == 0:
+            print(f"note: ignored {'; '.join(conflicts)}: {subcommand} uses the checkpoint's model", file=sys.stderr)
+
+    @staticmethod
+    def _tensorboard_args(section: Namespace) -> Namespace | None:
+        logger = section.trainer.get("logger")
         if logger is None or isinstance(logger, (bool, list)):
             return None
         if not str(logger.get("class_path", "")).endswith("TensorBoardLogger"):
             return None
         return logger.init_args
 
-    def _run_name(self) -> str:
-        section = self._section()
-        return checkpoints.run_name(section.model.class_path, section.data.class_path)
+    # ---- before and after instantiation --------------------------------------------------------------------
+
+    def _section(self, config: Namespace) -> Namespace:
+        return config[self.subcommand] if self.subcommand else config
 
     def before_instantiate_classes(self) -> None:
-        self._normalise_like_the_backbone()
-        init_args = self._logger_args()
-        if init_args is None:
+        if self.subcommand != "fit":
+            quiet.evaluating()
+        elif self.saved_run is not None:
+            quiet.resuming()
+        section = self._section(self.config)
+        self._normalise_like_the_backbone(section)
+        if self.saved_run is not None:  # the checkpoint holds the backbone's weights: fetch none
+            init_args = section.model.get("init_args")
+            if init_args is not None and init_args.get("weights") not in (None, "none"):
+                init_args.weights = "none"
+        logger = self._tensorboard_args(section)
+        if logger is None:
             return
-        if init_args.name == AUTO:
-            init_args.name = self._run_name()
-        ckpt_path = self._section().get("ckpt_path")
-        if self.config.get("subcommand") == "fit" and ckpt_path and init_args.get("version") is None:
-            run = self._run_folder_of(ckpt_path)
+        if logger.name == AUTO:
+            logger.name = checkpoints.run_name(section.model.class_path, section.data.class_path)
+        if self.subcommand == "fit" and self.saved_run is not None and logger.get("version") is None:
+            run = checkpoints.run_folder_of(self.saved_run.path, self.saved_run.state)
             if run is not None:  # resume into the run the checkpoint came from
-                init_args.save_dir, init_args.name, init_args.version = (
-                    str(run.parent.parent),
-                    run.parent.name,
-                    run.name,
-                )
+                logger.save_dir, logger.name, logger.version = str(run.parent.parent), run.parent.name, run.name
 
-    def _normalise_like_the_backbone(self) -> None:
+    @staticmethod
+    def _normalise_like_the_backbone(section: Namespace) -> None:
         """A transfer model's images are normalised with its backbone's mean and std, unless set by the user."""
-        section = self._section()
         backbone = (section.model.get("init_args") or {}).get("backbone")
         data_args = section.data.get("init_args") or {}
         if backbone is None or "mean" not in data_args:
@@ -160,19 +216,65 @@ class LessonCLI(LightningCLI):
         if data_args.get("std") is None:
             data_args["std"] = list(spec.std)
 
-    @staticmethod
-    def _run_folder_of(ckpt_path: str) -> Path | None:
-        """``<save_dir>/<name>/<version>`` of a checkpoint written there by ModelCheckpoint, spelled as it was then."""
-        state = checkpoints.load_checkpoint(ckpt_path)
-        for key, value in state.get("callbacks", {}).items():
-            dirpath = value.get("dirpath") if key.startswith("ModelCheckpoint") and isinstance(value, dict) else None
-            if dirpath and os.path.realpath(dirpath) == os.path.realpath(Path(ckpt_path).parent):
-                run = Path(dirpath).parent
-                if Path(dirpath).name == "checkpoints" and (run / "hparams.yaml").exists():
-                    return run
-        return None
+    def after_instantiate_classes(self) -> None:
+        """Check the contracts, and that the checkpoint fits the model, before anything runs."""
+        for value, contract, flag in (
+            (self.datamodule, ClassificationData, "--data"),
+            (self.model, ClassificationModel, "--model"),
+        ):
+            if not isinstance(value, contract):
+                raise ModelError(
+                    f"{flag} {type(value).__name__} does not offer what this app needs ({contract.__name__} in "
+                    "lightning_app/contracts.py): see the README's 'Add your own' sections"
+                )
+        init_from = self.model.hparams.get("init_from")
+        if self.subcommand == "fit" and init_from and self.saved_run is None:
+            load_weights(self.model, init_from)  # fails here, before a run folder exists; setup() loads them again
+        run = self.saved_run
+        if run is None:
+            return
+        saved_classes = run.model_settings.get("num_classes")
+        if saved_classes is not None and saved_classes != self.model.num_classes:
+            raise checkpoints.CheckpointError(
+                f"{run.path} was made for {saved_classes} classes and this data has {self.model.num_classes}: "
+                "use the --data it was trained with"
+            )
+        mismatch = weights_mismatch(run, self.model)
+        if mismatch:
+            raise checkpoints.CheckpointError(
+                f"{run.path} does not fit {type(self.model).__name__} ({mismatch}): use the --data it was trained with"
+            )
+        max_epochs = self.trainer.max_epochs
+        if self.subcommand == "fit" and max_epochs not in (None, -1) and run.epoch + 1 >= max_epochs:
+            raise checkpoints.CheckpointError(
+                f"{run.path} has already trained {run.epoch + 1} epoch(s), and --trainer.max_epochs is {max_epochs}: "
+                f"pass a larger --trainer.max_epochs to train on"
+            )
 
-    # ---- after each subcommand ---------------------------------------------------------------------------
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """Lightning's trainer with the app's callback sections and checkpoint writer (each may be ``null``)."""
+        section = self._section(self.config_init)
+        trainer = section["trainer"]
+        callbacks = trainer.get("callbacks") or []
+        callbacks = list(callbacks) if isinstance(callbacks, list) else [callbacks]
+        for key in CALLBACKS:
+            callback = section.get(key)
+            if callback is None:
+                continue
+            if isinstance(callback, ProgressBar) and (
+                trainer.get("enable_progress_bar") is False or any(isinstance(c, ProgressBar) for c in callbacks)
+            ):
+                continue  # switched off, or the user brought their own bar
+            if isinstance(callback, ModelCheckpoint) and trainer.get("enable_checkpointing") is False:
+                continue
+            callbacks.append(callback)
+        plugins = trainer.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, list) else [plugins]
+        if section.get("checkpoint_io") is not None:
+            plugins.append(section["checkpoint_io"])
+        return super().instantiate_trainer(**{"callbacks": callbacks, "plugins": plugins or None, **kwargs})
+
+    # ---- after each subcommand -----------------------------------------------------------------------------
 
     def after_fit(self) -> None:
         if self.trainer.interrupted:
@@ -210,28 +312,41 @@ class LessonCLI(LightningCLI):
         print("\n".join(lines), flush=True)
 
 
-USER_ERRORS = (DataError, ModelError, checkpoints.CheckpointError, TrainingError)
+USER_ERRORS = (DataError, ModelError, checkpoints.CheckpointError, TrainingError, argparse.ArgumentError)
 
 
-def shipped_configs(args: list[str]) -> list[str]:
-    """Let ``-c NAME`` name a config shipped in ``lightning_app/configs`` (``mnist_mlp``, ...)."""
-    out = list(args)
-    for i, arg in enumerate(out[:-1]):
-        if arg in ("-c", "--config") and not Path(out[i + 1]).exists():
-            shipped = CONFIG_DIR / f"{Path(out[i + 1]).stem}.yaml"
-            if shipped.is_file():
-                out[i + 1] = str(shipped)
-    return out
+def read_flags(argv: list[str]) -> argparse.Namespace:
+    """The subcommand and the ``--ckpt_path``, ``--model`` and ``--data`` flags, read (never changed) before parsing.
+
+    ``--ckpt_path`` must be known before the real parse: the checkpoint decides the classes that the other
+    flags (``--data.image_size``) belong to. ``--model``/``--data`` narrow ``best``/``last`` to their runs.
+    """
+    reader = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    for flag in ("--ckpt_path", "--model", "--data", "-c", "--config"):
+        reader.add_argument(flag)
+    flags, rest = reader.parse_known_args(argv)
+    flags.subcommand = next((a for a in rest if not a.startswith("-")), None)
+    return flags
 
 
-def check_class_names(args: list[str]) -> None:
-    """Fail early, in one line, on ``--model NAME``/``--data NAME`` that name no class of this app."""
-    choices = {"--model": modules.MODELS, "--data": datamodules.DATAMODULES}
-    for key in choices:
-        value = (checkpoints.flag_value(args, key) or (0, ""))[1]
-        if value and "." not in value and not value.startswith(("{", "[")) and value not in choices[key]:
-            known = ", ".join(choices[key])
-            raise ModelError(f"unknown {key[2:]} {value!r}: choose one of {known} (or give a full import path)")
+def check_class_names(flags: argparse.Namespace) -> None:
+    """Fail early, in one line, on ``--model NAME``/``--data NAME`` that name no loaded class of this app.
+
+    jsonargparse's own message for an unknown class lists every candidate type over many lines.
+    """
+    for flag, value, base in (("model", flags.model, ClassificationModule), ("data", flags.data, LightningDataModule)):
+        names = sorted(c.__name__ for c in subclasses(base) if c.__module__.split(".")[0] in ("modules", "datamodules"))
+        if value and "." not in value and not value.startswith(("{", "[")) and value not in names:
+            raise ModelError(f"unknown {flag} {value!r}: choose one of {', '.join(names)} (or give a full import path)")
+
+
+def subclasses(base: type) -> list[type]:
+    found, todo = [], [base]
+    while todo:
+        for cls in todo.pop().__subclasses__():
+            found.append(cls)
+            todo.append(cls)
+    return found
 
 
 def user_error(exc: BaseException) -> BaseException | None:
@@ -245,19 +360,29 @@ def user_error(exc: BaseException) -> BaseException | None:
     return None
 
 
-def main(args: list[str] | None = None) -> None:
+def one_line(exc: BaseException) -> str:
+    """The first informative line of an error; jsonargparse's say where to look for more."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    if isinstance(exc, argparse.ArgumentError):
+        detail = next((line for line in lines[1:] if line.startswith(("- ", "Given value:"))), "")
+        text = f"{text} {detail}".strip() if detail and len(text) < 80 else text
+        text += " (see `python -m lightning_app <subcommand> --help`)"
+    return text[:400]
+
+
+def main() -> None:
     """Entry point of ``python -m lightning_app``: known problems end in one line and exit code 2.
 
-    Set ``DLWP_DEBUG=1`` to see the full traceback instead.
+    Set ``DLWP_DEBUG=1`` to see the full traceback and the library chatter the CLI otherwise filters.
     """
-    argv = shipped_configs(sys.argv[1:] if args is None else args)
+    quiet.install()
     try:
-        check_class_names(argv)
-        argv = checkpoints.with_checkpoint(argv)
-        LessonCLI(args=argv)
+        check_class_names(read_flags(sys.argv[1:]))
+        LessonCLI()
     except Exception as exc:
         found = user_error(exc)
-        if found is None or os.environ.get(DEBUG_ENV):
+        if found is None or os.environ.get(quiet.DEBUG_ENV):
             raise
-        print(f"error: {found}", file=sys.stderr)
+        print(f"error: {one_line(found)}", file=sys.stderr)
         sys.exit(2)

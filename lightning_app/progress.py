@@ -10,13 +10,20 @@ from lightning.pytorch.callbacks import RichProgressBar
 class ThrottledProgressBar(RichProgressBar):
     """Lightning's RichProgressBar, redrawn at most every ``interval`` seconds and at the end of each loop.
 
-    Redrawing on every step costs about 0.3 ms, 10% or more of an epoch of the lesson's MLP.
+    Redrawing on every step costs about 0.3 ms, 10% or more of an epoch of the lesson's MLP. On the ranks
+    whose bar is disabled (all but rank 0 under DDP) it does nothing, as Lightning's own bar does.
     """
 
     def __init__(self, interval: float = 0.5) -> None:
         super().__init__(leave=True)
         self.interval = interval
         self._last = 0.0
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        """The logged metrics, without the logger's version number (the run folder is printed at the end)."""
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
 
     def _due(self, batch_idx: int, total: int | float) -> bool:
         now = time.monotonic()
@@ -26,17 +33,17 @@ class ThrottledProgressBar(RichProgressBar):
         return False
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self._due(batch_idx, self.total_train_batches):
+        if not self.is_disabled and self._due(batch_idx, self.total_train_batches):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self._due(batch_idx, self.total_val_batches_current_dataloader):
+        if not self.is_disabled and self._due(batch_idx, self.total_val_batches_current_dataloader):
             super().on_validation_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self._due(batch_idx, self.total_test_batches_current_dataloader):
+        if not self.is_disabled and self._due(batch_idx, self.total_test_batches_current_dataloader):
             super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self._due(batch_idx, self.total_predict_batches_current_dataloader):
+        if not self.is_disabled and self._due(batch_idx, self.total_predict_batches_current_dataloader):
             super().on_predict_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)

@@ -13,6 +13,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lightning_app import figures
 from lightning_app.callbacks import monitoring_checkpoint
+from lightning_app.contracts import ClassificationData
 
 CURVES = {"loss": ["train/loss", "val/loss"], "accuracy": ["train/acc", "val/acc"]}
 
@@ -22,10 +23,10 @@ def tensorboard(trainer: Trainer) -> TensorBoardLogger | None:
 
 
 class LearningRate(LearningRateMonitor):
-    """Lightning's LearningRateMonitor (per epoch), quietly off when the run has no logger."""
+    """Lightning's LearningRateMonitor (per epoch by default), quietly off when the run has no logger."""
 
-    def __init__(self) -> None:
-        super().__init__(logging_interval="epoch")
+    def __init__(self, logging_interval: str | None = "epoch", log_momentum: bool = False) -> None:
+        super().__init__(logging_interval=logging_interval, log_momentum=log_momentum)
 
     def on_train_start(self, trainer: Trainer, *args, **kwargs) -> None:
         if trainer.loggers:
@@ -66,7 +67,7 @@ class TensorBoardViews(Callback):
         datamodule = trainer.datamodule
         if logger is None or trainer.sanity_checking or not trainer.is_global_zero or self.samples < 1:
             return
-        if not hasattr(datamodule, "sample_images"):
+        if not isinstance(datamodule, ClassificationData):
             return
         last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0) or trainer.should_stop
         now = time.monotonic()

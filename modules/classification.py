@@ -11,6 +11,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from modules.errors import ModelError
+from modules.weights import load_weights
 
 LR_SCHEDULES = ("cosine", "constant")
 
@@ -38,6 +39,8 @@ class ClassificationModule(LightningModule):
         class_names: names of the classes, kept in the checkpoint for predictions.
         lr_schedule: ``cosine`` decays the learning rate to 0 over the run, step by step; ``constant`` keeps it
             (the lesson's loop).
+        init_from: a checkpoint or state_dict file whose weights a new ``fit`` starts from (fresh optimizer and
+            schedule, new run); ``fit --ckpt_path`` instead resumes a run exactly as it was.
     """
 
     net: nn.Module
@@ -48,6 +51,7 @@ class ClassificationModule(LightningModule):
         lr: float = 0.003,
         class_names: list[str] | None = None,
         lr_schedule: str = "cosine",
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         if lr_schedule not in LR_SCHEDULES:
@@ -62,6 +66,11 @@ class ClassificationModule(LightningModule):
         mean = MeanMetric(nan_strategy="disable")  # "disable": no NaN check, which would sync the GPU each step
         self.train_acc, self.val_acc, self.test_acc = accuracy.clone(), accuracy.clone(), accuracy.clone()
         self.train_loss, self.val_loss, self.test_loss = mean.clone(), mean.clone(), mean.clone()
+
+    def setup(self, stage: str) -> None:
+        """A new ``fit`` starts from ``init_from``'s weights; a resumed one (``ckpt_path``) from its checkpoint's."""
+        if stage == "fit" and self.hparams.init_from and self.trainer.ckpt_path is None:
+            load_weights(self, self.hparams.init_from)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Log-probabilities, shape (batch, num_classes)."""

@@ -19,6 +19,7 @@ class Classifier(MLP):
         lr_schedule: str = "cosine",
         step_batch: int = 0,
         cuda_graph: bool = False,
+        init_from: str | None = None,
     ) -> None:
         super().__init__(
             hidden=[256, 128, 64] if hidden is None else hidden,
@@ -30,4 +31,5 @@ class Classifier(MLP):
             lr_schedule=lr_schedule,
             step_batch=step_batch,
             cuda_graph=cuda_graph,
+            init_from=init_from,
         )

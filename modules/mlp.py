@@ -51,7 +51,7 @@ class MLP(ClassificationModule):
       ``--data.batch_size 1024 --model.step_batch 64`` is the lesson's batch-64 training with one Lightning
       step per 16 optimizer steps;
     - ``cuda_graph: true`` records the whole optimizer step (forward, loss, backward, Adam) once as a CUDA
-      graph and replays it (one GPU, 32-bit precision; elsewhere it warns and runs the same steps eagerly).
+      graph and replays it (one GPU, 32-bit precision; elsewhere the same steps run eagerly, with a warning on a GPU).
 
     Pair them with the datamodule's ``on_device: true`` (``-c fast`` sets all three). Train loss and accuracy
     are then summed on the device and logged once per epoch; validation and test are unchanged. In one
@@ -71,8 +71,11 @@ class MLP(ClassificationModule):
         lr_schedule: str = "cosine",
         step_batch: int = 0,
         cuda_graph: bool = False,
+        init_from: str | None = None,
     ) -> None:
-        super().__init__(num_classes=num_classes, lr=lr, class_names=class_names, lr_schedule=lr_schedule)
+        super().__init__(
+            num_classes=num_classes, lr=lr, class_names=class_names, lr_schedule=lr_schedule, init_from=init_from
+        )
         hidden = [128, 64] if hidden is None else list(hidden)
         if any(w < 1 for w in hidden) or not 0 <= dropout < 1:
             raise ModelError(f"hidden sizes must be positive and dropout in [0, 1), got {hidden} and {dropout}")
@@ -96,7 +99,7 @@ class MLP(ClassificationModule):
         trainer = self.trainer
         device = trainer.strategy.root_device
         blocker = graph_blocker(device, trainer.world_size, str(trainer.precision))
-        if self.hparams.cuda_graph and blocker:
+        if self.hparams.cuda_graph and blocker and device.type == "cuda":  # off a GPU there is nothing to act on
             rank_zero_warn(f"cuda_graph is off: {blocker}; the same steps run eagerly")
         self._graphing = bool(self.hparams.cuda_graph) and blocker is None
         # one process in 32 bits: steps skip Lightning's per-step hooks (as a replayed graph does); otherwise

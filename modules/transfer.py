@@ -38,8 +38,11 @@ class TransferModel(ClassificationModule):
         lr: float = 0.003,
         class_names: list[str] | None = None,
         lr_schedule: str = "cosine",
+        init_from: str | None = None,
     ) -> None:
-        super().__init__(num_classes=num_classes, lr=lr, class_names=class_names, lr_schedule=lr_schedule)
+        super().__init__(
+            num_classes=num_classes, lr=lr, class_names=class_names, lr_schedule=lr_schedule, init_from=init_from
+        )
         spec = get_backbone(backbone)
         self.backbone = build_backbone(backbone, weights)
         self.backbone.requires_grad_(False)

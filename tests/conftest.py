@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +51,16 @@ def idx_root(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def run_cli(tmp_path, monkeypatch):
-    """Run ``python -m lightning_app ARGS`` in-process inside tmp_path, quiet and fast."""
+    """Run ``python -m lightning_app ARGS`` in-process inside tmp_path, as a user types it (progress bar, model
+    summary and logger on): ``sys.argv`` is patched, as Lightning's own CLI tests do."""
     from lightning_app.cli import main
 
     monkeypatch.chdir(tmp_path)
 
     def run(*args: str) -> None:
-        main([*args, "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "argv", ["python -m lightning_app", *args])
+            main()
 
     return run
 

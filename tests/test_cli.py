@@ -7,8 +7,6 @@ import pytest
 import torch
 from tests_helpers import tiny_photo_args, transfer_fit_args
 
-from lightning_app.cli import main
-
 RUN = Path("logs/MLP-MNIST/version_0")
 
 
@@ -71,7 +69,7 @@ def test_resume_from_last_carries_on_and_matches_an_uninterrupted_run(idx_root, 
 
 def test_print_config_shows_every_setting(run_cli, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "-c", "mnist_mlp", "--print_config"])
+        run_cli("fit", "-c", "mnist_mlp", "--print_config")
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for key in ("class_path: modules.MLP", "batch_size: 64", "lr: 0.003", "monitor: val/acc", "max_epochs: 5"):
@@ -81,7 +79,7 @@ def test_print_config_shows_every_setting(run_cli, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model", "Foo"], "unknown model 'Foo': choose one of MLP, Classifier"),
+        (["--model", "Foo"], "unknown model 'Foo': choose one of Classifier, MLP, TransferModel"),
         (["--data=Bar"], "unknown data 'Bar'"),
         (["--data.batch_size", "0"], "batch_size must be a positive integer, got 0"),
         (["--data.val_split", "1.5"], "val_split must be in [0, 1), got 1.5"),
@@ -137,6 +135,6 @@ def test_transfer_fit_and_test_through_the_cli(photo_root, run_cli, capsys):
 
 def test_efficientnet_normalises_with_its_own_statistics(photo_root, run_cli, capsys):
     with pytest.raises(SystemExit):
-        main(["fit", "-c", "catdog_transfer", "--data.data_dir", str(photo_root), "--print_config"])
+        run_cli("fit", "-c", "catdog_transfer", "--data.data_dir", str(photo_root), "--print_config")
     out = capsys.readouterr().out
     assert "backbone: efficientnet_lite0" in out and "mean: null" in out  # filled in at instantiation

@@ -109,7 +109,9 @@ def test_a_checkpoint_of_another_model_is_refused(idx_root, photo_root, run_cli,
             "0",
         )
     assert exit_info.value.code == 2
-    assert "was made for another model or number of classes" in capsys.readouterr().err
+    assert "last.ckpt was made for 10 classes and this data has 2: use the --data it was trained with" in (
+        capsys.readouterr().err
+    )
 
 
 def test_checkpoints_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
@@ -227,7 +229,7 @@ def test_ddp_fast_path_shards_the_device_resident_data(idx_root, tmp_path):
     """-c fast under two gloo processes: each rank slices its own half of the resident data, steps stay in sync."""
     common = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "1", "-c", "fast", "--data.batch_size", "128"]
     fit, seen, weights = ddp_fit_recording(tmp_path, common)
-    assert "cuda_graph is off: it needs a CUDA device" in fit.stderr
+    assert "cuda_graph" not in fit.stderr  # off a GPU the same steps run eagerly: nothing to act on
     assert len(seen[0]) == len(seen[1]) == 270 and set(seen[0]).isdisjoint(seen[1])  # 540 training samples
     assert weights[0] == weights[1]  # gradients all-reduced at every split step: the replicas stay equal
     ckpt = tmp_path / "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"

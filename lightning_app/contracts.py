@@ -1,0 +1,72 @@
+"""What the face (CLI, callbacks, predictions) expects of a datamodule and of a model, written down once.
+
+These are structural ``Protocol``s: ``datamodules/`` and ``modules/`` import nothing from here, they only
+offer these attributes. The CLI checks the two core ones when it builds a run; the optional ones switch a
+feature on where present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class ClassificationData(Protocol):
+    """A LightningDataModule for ``--data``: the loaders yield ``(images, labels)`` and it knows its classes.
+
+    - ``class_names``: one name per class (the model's ``num_classes`` is linked to ``num_classes``);
+    - ``normalize(uint8 images)``: what the loaders' batches go through on the device (float, normalised), so
+      pictures can show raw images and feed the model the same input;
+    - ``sample_images(n)``: up to ``n`` uint8 validation images (N, C, H, W) and labels, for TensorBoard;
+    - ``predict_files``: the files ``predict`` read (empty when it predicted the test split), for the CSV.
+    """
+
+    class_names: Sequence[str]
+    predict_files: Sequence[Path]
+
+    @property
+    def num_classes(self) -> int: ...
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor: ...
+
+    def sample_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@runtime_checkable
+class ClassificationModel(Protocol):
+    """A LightningModule for ``--model``: ``forward`` returns log-probabilities (batch, num_classes).
+
+    - ``num_classes`` and ``class_names`` are init arguments (the CLI links them from the datamodule) and are
+      saved with ``save_hyperparameters()``, so a checkpoint knows its classes;
+    - ``test_step`` returns ``{"loss": ..., "preds": predicted classes}`` (the confusion matrix reads ``preds``);
+    - ``predict_step`` returns class probabilities (batch, num_classes).
+    """
+
+    num_classes: int
+    class_names: Sequence[str]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def test_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]: ...
+
+
+@runtime_checkable
+class FeatureExtractor(Protocol):
+    """A model whose frozen backbone can run once over the images (for the FeatureCache callback)."""
+
+    backbone_frozen: bool
+
+    def extract_features(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class FeatureCacheable(Protocol):
+    """A datamodule that can swap its train and val images for features computed once."""
+
+    def cache_features(
+        self, extract: Callable[[torch.Tensor], torch.Tensor], device: torch.device, views: int = 1
+    ) -> None: ...

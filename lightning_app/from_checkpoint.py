@@ -1,0 +1,96 @@
+"""What a checkpoint may decide for a run, read as data: its model (class and settings) and its data class.
+
+A checkpoint is a file a user was given. It is loaded with ``weights_only=True`` and the classes it names are
+only accepted when they are already loaded (this app's, or ones the user named with ``--model``/``--data``),
+so a checkpoint can never make the app import a module. Of its data settings, the ones that say where and how
+this machine reads files (``ENVIRONMENT_KEYS``) come from the command line, never from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from lightning_app.checkpoints import CheckpointError, load_checkpoint
+
+ENVIRONMENT_KEYS = frozenset({"data_dir", "num_workers", "predict_path", "download"})
+LINKED_KEYS = frozenset({"num_classes", "class_names"})  # set from the datamodule, not by the user
+
+
+def loaded_class(class_path: str, base: type) -> type | None:
+    """The class at ``class_path`` if its module is already imported and it subclasses ``base``; never imports."""
+    module_name, _, name = str(class_path).rpartition(".")
+    found = getattr(sys.modules.get(module_name), name, None)
+    return found if isinstance(found, type) and issubclass(found, base) else None
+
+
+@dataclass
+class SavedRun:
+    """The parts of a checkpoint a run is configured from."""
+
+    path: str
+    state: dict[str, Any]
+    model_class: str
+    model_settings: dict[str, Any]
+    data_class: str | None
+    data_settings: dict[str, Any]
+
+    @property
+    def epoch(self) -> int:
+        return int(self.state.get("epoch", -1))
+
+
+def read_saved_run(path: str, model_base: type, data_base: type) -> SavedRun:
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
+        raise CheckpointError(f"{path} holds no model weights: pass a .ckpt written by `fit`")
+    model = dict(state.get("hyper_parameters") or {})
+    data = dict(state.get("datamodule_hyper_parameters") or {})
+    for settings in (model, data):
+        settings.pop("_instantiator", None)
+    model_class = model.pop("_class_path", None)
+    data_class = data.pop("_class_path", None)
+    if model_class is None:
+        raise CheckpointError(f"{path} does not say which model made it: pass a .ckpt written by this app's `fit`")
+    for flag, class_path, base in (("--model", model_class, model_base), ("--data", data_class, data_base)):
+        if class_path is not None and loaded_class(class_path, base) is None:
+            raise CheckpointError(
+                f"{path} names the class {str(class_path)[:120]!r}, which this app has not loaded: if you trust it, "
+                f"pass {flag} {str(class_path)[:120]} yourself"
+            )
+    return SavedRun(path, state, model_class, model, data_class, data)
+
+
+def data_settings_for(run: SavedRun) -> dict[str, Any]:
+    """The checkpoint's data settings a new process may reuse (its split, image size, normalisation, ...)."""
+    return {k: v for k, v in run.data_settings.items() if k not in ENVIRONMENT_KEYS}
+
+
+def model_flag_conflicts(explicit: dict[str, Any], run: SavedRun) -> list[str]:
+    """The ``--model.X`` settings given by the user (flags or configs) that differ from the checkpoint's."""
+    out = []
+    for key, value in explicit.items():
+        if key in LINKED_KEYS:
+            continue
+        if key not in run.model_settings:
+            out.append(f"--model.{key} {value!r} (not a setting of {run.model_class})")
+        elif run.model_settings[key] != value:
+            out.append(f"--model.{key} {value!r} (the checkpoint has {run.model_settings[key]!r})")
+    return out
+
+
+def weights_mismatch(run: SavedRun, model: nn.Module) -> str | None:
+    """Why the checkpoint's weights cannot go into ``model`` (missing, extra or reshaped tensors), or None."""
+    saved: dict[str, torch.Tensor] = run.state["state_dict"]
+    own = model.state_dict()
+    for key, value in own.items():
+        if key not in saved:
+            return f"it has no {key}"
+        if tuple(saved[key].shape) != tuple(value.shape):
+            return f"{key} is {tuple(saved[key].shape)} there and {tuple(value.shape)} here"
+    extra = [k for k in saved if k not in own]
+    return f"it has {extra[0]}, which this model lacks" if extra else None

@@ -1,0 +1,60 @@
+"""A quiet terminal: known harmless library chatter is filtered at the CLI (``DLWP_DEBUG=1`` shows it again).
+
+Only lines a user would act on stay: the progress bar, results, the summary and real warnings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+
+DEBUG_ENV = "DLWP_DEBUG"
+
+# informational lines Lightning prints on every run; none asks the user to do anything
+CHATTER = re.compile(
+    r"💡 Tip:|GPU available:|TPU available:|HPU available:|LOCAL_RANK: \d+ - CUDA_VISIBLE_DEVICES|Seed set to"
+    r"|Loading `train_dataloader` to estimate|`Trainer\.fit` stopped:|Restoring states from the checkpoint"
+    r"|Restored all states from the checkpoint|Loaded model weights from the checkpoint"
+    r"|Initializing distributed:|distributed_backend=|All distributed processes registered"
+    r"|^-{20,}$"
+)
+# warnings that hold nothing to act on for this app: a deprecation inside Lightning itself, and the logging
+# interval (every metric here is logged once per epoch); the transfer model's frozen backbone in eval mode
+HARMLESS_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated",
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
+    r"Found \d+ module\(s\) in eval mode at the start of training",  # a frozen backbone stays in eval mode
+)
+
+
+class DropChatter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not CHATTER.search(record.getMessage().strip())
+
+
+def install() -> None:
+    """Filter the chatter for this process (and, through the environment, none of it is needed in children)."""
+    if os.environ.get(DEBUG_ENV):
+        return
+    for message in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+    chatter = DropChatter()
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero", ""):
+        logger = logging.getLogger(name)
+        logger.addFilter(chatter)
+        for handler in logger.handlers:
+            handler.addFilter(chatter)
+
+
+def evaluating() -> None:
+    """validate/test/predict from a checkpoint: where its ModelCheckpoint states were written does not matter."""
+    if not os.environ.get(DEBUG_ENV):
+        warnings.filterwarnings("ignore", message=r"The dirpath has changed from .* won't be reloaded")
+
+
+def resuming() -> None:
+    """fit --ckpt_path: the run's checkpoint folder is expected to hold its earlier checkpoints."""
+    if not os.environ.get(DEBUG_ENV):
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")

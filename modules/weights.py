@@ -1,0 +1,52 @@
+"""Starting a new run from saved weights (the lesson's "save and load models", then train more)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from modules.errors import ModelError
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The weights in ``path``: a checkpoint of this app (its ``state_dict``) or a plain ``state_dict`` file.
+
+    Loaded with ``weights_only=True``: the file is data, nothing in it can run.
+    """
+    if not Path(path).is_file():
+        raise ModelError(f"weights file {path} does not exist: pass a .ckpt written by `fit` or a state_dict file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means: not a usable weights file
+        raise ModelError(f"{path} is not a weights file this app can load safely ({type(err).__name__})") from err
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path} holds no state_dict: pass a .ckpt written by `fit` or a torch.save(state_dict) file")
+    return state
+
+
+def load_weights(module: nn.Module, path: str | Path) -> None:
+    """Copy the weights in ``path`` into ``module``; every tensor must be there with its shape."""
+    state = read_state_dict(path)
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    reshaped = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if missing or unexpected or reshaped:
+        found = (
+            f"shapes differ: {', '.join(reshaped[:2])}"
+            if reshaped
+            else f"missing {missing[:2]}, unexpected {unexpected[:2]}"
+        )
+        raise ModelError(
+            f"the weights in {path} do not fit this model ({found}): pass the --model and --data settings they were "
+            "trained with"
+        )
+    module.load_state_dict(state, strict=True)
