@@ -8,6 +8,8 @@ this machine reads files (``ENVIRONMENT_KEYS``) come from the command line, neve
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +23,13 @@ ENVIRONMENT_KEYS = frozenset({"data_dir", "num_workers", "predict_path", "downlo
 LINKED_KEYS = frozenset({"num_classes", "class_names"})  # set from the datamodule, not by the user
 
 
-def loaded_class(class_path: str, base: type) -> type | None:
-    """The class at ``class_path`` if its module is already imported and it subclasses ``base``; never imports."""
+def loaded_class(class_path: str, base: type, named: bool = False) -> type | None:
+    """The class at ``class_path`` if it subclasses ``base`` and its module is already imported, or imported
+    because the user named that very class (``named``); a checkpoint alone never imports anything."""
     module_name, _, name = str(class_path).rpartition(".")
+    if named and module_name:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module_name)
     found = getattr(sys.modules.get(module_name), name, None)
     return found if isinstance(found, type) and issubclass(found, base) else None
 
@@ -44,7 +50,8 @@ class SavedRun:
         return int(self.state.get("epoch", -1))
 
 
-def read_saved_run(path: str, model_base: type, data_base: type) -> SavedRun:
+def read_saved_run(path: str, model_base: type, data_base: type, named: tuple[str | None, ...] = ()) -> SavedRun:
+    """The checkpoint at ``path``; ``named``: the ``--model``/``--data`` class paths the user gave."""
     state = load_checkpoint(path)
     if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
         raise CheckpointError(f"{path} holds no model weights: pass a .ckpt written by `fit`")
@@ -57,7 +64,7 @@ def read_saved_run(path: str, model_base: type, data_base: type) -> SavedRun:
     if model_class is None:
         raise CheckpointError(f"{path} does not say which model made it: pass a .ckpt written by this app's `fit`")
     for flag, class_path, base in (("--model", model_class, model_base), ("--data", data_class, data_base)):
-        if class_path is not None and loaded_class(class_path, base) is None:
+        if class_path is not None and loaded_class(class_path, base, class_path in named) is None:
             raise CheckpointError(
                 f"{path} names the class {str(class_path)[:120]!r}, which this app has not loaded: if you trust it, "
                 f"pass {flag} {str(class_path)[:120]} yourself"

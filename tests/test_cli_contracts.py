@@ -1,0 +1,182 @@
+"""The command line keeps its word: no rewritten arguments, no dropped flags, configurable callbacks, and a new
+data set added without touching the face."""
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import write_idx_dataset
+
+RUN = Path("logs/MLP-MNIST/version_0")
+LAST = str(RUN / "checkpoints" / "last.ckpt")
+
+
+def fit_args(idx_root, *extra: str) -> list[str]:
+    return ["fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1", *extra]
+
+
+def exit_2(run_cli, capsys, *args: str) -> str:
+    """Run a command that must fail: its one-line error."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(*args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith("error: ") and "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+def test_no_run_rewrites_the_command_line_behind_lightnings_back(idx_root, run_cli):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_cli(*fit_args(idx_root))
+        run_cli("test", "--ckpt_path", "best", "--data.data_dir", str(idx_root))
+        run_cli("fit", "-c", "mnist_mlp", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1")
+    assert not [w for w in caught if "args parameter" in str(w.message)]
+
+
+def test_resume_refuses_a_changed_model_setting_and_honours_the_rest(idx_root, run_cli, capsys):
+    run_cli(*fit_args(idx_root))
+    for flags, named in (
+        (["--model.lr", "0.5"], "--model.lr 0.5 (the checkpoint has 0.003)"),
+        (["--model.lr_schedule", "constant"], "--model.lr_schedule 'constant' (the checkpoint has 'cosine')"),
+        (["-c", "fashion_classifier"], "was made by modules.MLP, not modules.Classifier"),
+    ):
+        err = exit_2(run_cli, capsys, *fit_args(idx_root, "--ckpt_path", "last", "--trainer.max_epochs", "2", *flags))
+        assert named in err
+    assert "--model.init_from" in exit_2(
+        run_cli, capsys, *fit_args(idx_root, "--ckpt_path", "last", "--trainer.max_epochs", "2", "--model.lr", "0.5")
+    )
+    assert torch.load(LAST, weights_only=True)["epoch"] == 0  # nothing ran
+    err = exit_2(run_cli, capsys, *fit_args(idx_root, "--ckpt_path", "last"))  # max_epochs 1: already done
+    assert "has already trained 1 epoch(s), and --trainer.max_epochs is 1" in err
+    # the same value as the checkpoint's is no change; trainer and data settings are honoured
+    run_cli(*fit_args(idx_root, "--ckpt_path", "last", "--trainer.max_epochs", "2", "--model.lr", "0.003"))
+    state = torch.load(LAST, weights_only=True)
+    assert state["epoch"] == 1 and state["hyper_parameters"]["lr"] == 0.003
+    assert not Path("logs/MLP-MNIST/version_1").exists()  # resumed in its own folder
+
+
+def test_init_from_starts_a_new_run_from_saved_weights_with_new_settings(idx_root, run_cli, capsys):
+    run_cli(*fit_args(idx_root))
+    saved = torch.load(LAST, weights_only=True)["state_dict"]
+    run_cli(*fit_args(idx_root, "--model.init_from", LAST, "--model.lr", "1e-12", "--model.lr_schedule", "constant"))
+    new = torch.load("logs/MLP-MNIST/version_1/checkpoints/last.ckpt", weights_only=True)
+    assert new["hyper_parameters"]["lr"] == 1e-12 and new["global_step"] == 9  # a fresh run: 9 steps, epoch 0
+    for key, value in saved.items():  # a rate of 1e-12 leaves the loaded weights where they were
+        torch.testing.assert_close(new["state_dict"][key], value, rtol=0, atol=1e-6)
+    err = exit_2(run_cli, capsys, *fit_args(idx_root, "--model", "Classifier", "--model.init_from", LAST))
+    assert "do not fit this model (shapes differ: net.1.weight (128, 784) vs (256, 784)" in err
+    assert not Path("logs/Classifier-MNIST").exists()  # refused before a run folder was made
+    assert "weights file nope.ckpt does not exist" in exit_2(
+        run_cli, capsys, *fit_args(idx_root, "--model.init_from", "nope.ckpt")
+    )
+
+
+def test_evaluating_a_checkpoint_says_which_model_flags_it_ignored(idx_root, run_cli, capsys):
+    run_cli(*fit_args(idx_root))
+    capsys.readouterr()
+    run_cli("test", "--ckpt_path", "best", "--data.data_dir", str(idx_root), "--model.lr", "0.5")
+    captured = capsys.readouterr()
+    assert "note: ignored --model.lr 0.5 (the checkpoint has 0.003): test uses the checkpoint's model" in captured.err
+    assert "test/acc:" in captured.out
+    err = exit_2(
+        run_cli, capsys, "test", "--ckpt_path", LAST, "--model", "Classifier", "--data.data_dir", str(idx_root)
+    )
+    assert "was made by modules.MLP, not modules.Classifier" in err
+
+
+def test_a_checkpoint_cannot_import_a_module_or_steer_where_data_is_read(
+    idx_root, run_cli, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(tmp_path))  # evil_mod.py below would be importable
+    run_cli(*fit_args(idx_root))
+    state = torch.load(LAST, weights_only=True)
+    state["datamodule_hyper_parameters"]["num_workers"] = 24
+    state["datamodule_hyper_parameters"]["data_dir"] = str(tmp_path / "elsewhere")
+    torch.save(state, "steered.ckpt")
+    run_cli("test", "--ckpt_path", "steered.ckpt", "--data.data_dir", str(idx_root))
+    assert not (tmp_path / "elsewhere").exists()
+    config = (Path("logs/MLP-MNIST/version_1/config.yaml")).read_text()
+    assert "num_workers: 0" in config and "val_split: 0.1" in config
+    (tmp_path / "evil_mod.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    state["hyper_parameters"]["_class_path"] = "evil_mod.Model"
+    torch.save(state, "evil.ckpt")
+    err = exit_2(run_cli, capsys, "test", "--ckpt_path", "evil.ckpt", "--data.data_dir", str(idx_root))
+    assert "names the class 'evil_mod.Model', which this app has not loaded" in err
+    assert not (tmp_path / "ran").exists()
+
+
+def test_the_apps_callbacks_are_config_sections(idx_root, run_cli, capsys):
+    with pytest.raises(SystemExit):
+        run_cli("fit", "--print_config")
+    config = capsys.readouterr().out
+    for section in (
+        "checkpoint:",
+        "last_checkpoint:",
+        "metrics_json:",
+        "tensorboard_views:",
+        "learning_rate:",
+        "prediction_writer:",
+        "epoch_timer:",
+        "nan_check:",
+        "progress_bar:",
+        "checkpoint_io:",
+    ):
+        assert f"\n{section}" in config, section
+    assert "every_s: 10.0" in config and "check_every: 50" in config and "interval: 0.5" in config
+    run_cli(
+        *fit_args(
+            idx_root, "--metrics_json", "null", "--tensorboard_views.every_s", "0", "--nan_check.check_every", "3"
+        )
+    )
+    saved = (RUN / "config.yaml").read_text()
+    assert "metrics_json: null" in saved and "every_s: 0.0" in saved and "check_every: 3" in saved
+    assert not (RUN / "metrics.json").exists()
+    run_cli(*fit_args(idx_root, "--progress_bar", "TQDMProgressBar", "--checkpoint_io", "null"))
+    assert "TQDMProgressBar" in Path("logs/MLP-MNIST/version_1/config.yaml").read_text()
+
+
+def test_parser_errors_are_one_line(idx_root, run_cli, capsys):
+    cases = {
+        ("--trainer.max_epochs", "abc"): 'Parser key "trainer.max_epochs"',
+        ("--bogus",): "unrecognized arguments: --bogus",
+        ("-c", "nosuch"): "config 'nosuch' is neither a file nor a shipped config",
+    }
+    for flags, message in cases.items():
+        assert message in exit_2(run_cli, capsys, "fit", "--data.data_dir", str(idx_root), *flags)
+
+
+KMNIST_FILE = '''"""Kuzushiji-MNIST: one small file is all a new idx data set needs."""
+
+from torchvision.datasets import KMNIST
+
+from datamodules import IdxDataModule
+
+
+class KMNISTDataModule(IdxDataModule):
+    dataset_class = KMNIST
+    class_names = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
+'''
+
+
+def test_a_new_idx_data_set_is_one_small_file(tmp_path, run_cli, capsys, monkeypatch):
+    """The README's "Add your own data set": KMNIST-shaped files, a 10-line module, nothing changed in the app."""
+    data = write_idx_dataset(tmp_path / "kdata", "KMNIST")
+    (tmp_path / "kmnist_data.py").write_text(KMNIST_FILE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data_flags = ["--data", "kmnist_data.KMNISTDataModule", "--data.data_dir", str(data)]
+    run_cli("fit", *data_flags, "--trainer.max_epochs", "2")
+    run = Path("logs/MLP-KMNIST/version_0")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test/acc"] > 0.5
+    assert (
+        torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["hyper_parameters"]["class_names"][1] == "ki"
+    )
+    capsys.readouterr()
+    run_cli("test", "--ckpt_path", "best", *data_flags)
+    assert f"test/acc: {metrics['test/acc']:.4f}" in capsys.readouterr().out
+    run_cli("predict", "--ckpt_path", "best", *data_flags)
+    rows = Path("logs/MLP-KMNIST/version_2/predictions/predictions.csv").read_text().splitlines()
+    assert rows[0].startswith("file,predicted,p_o,p_ki") and len(rows) == 201
