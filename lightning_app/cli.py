@@ -138,7 +138,9 @@ class LessonCLI(LightningCLI):
         """The checkpoint's model class, and its data class and settings, as a config layer under the user's."""
         name = checkpoints.run_name(flags.model, flags.data) if flags.model or flags.data else None
         path = checkpoints.resolve(ckpt_path, "logs", name)
-        run = self.saved_run = read_saved_run(path, ClassificationModule, LightningDataModule, (flags.model, flags.data))
+        run = self.saved_run = read_saved_run(
+            path, ClassificationModule, LightningDataModule, (flags.model, flags.data)
+        )
         base = Namespace()
         base[f"{subcommand}.model"] = Namespace(class_path=run.model_class)
         if run.data_class is not None:

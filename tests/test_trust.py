@@ -148,7 +148,7 @@ def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(idx_r
 def python_cli(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(TESTS), **(env_extra or {})}
     return subprocess.run(
-        [sys.executable, "-m", "lightning_app", *args, "--trainer.enable_progress_bar", "false"],
+        [sys.executable, "-m", "lightning_app", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -157,6 +157,7 @@ def python_cli(*args: str, cwd: Path, env_extra: dict | None = None) -> subproce
     )
 
 
+@pytest.mark.long
 def test_sigkill_mid_epoch_then_resume_ends_like_an_uninterrupted_run(idx_root, tmp_path):
     common = ["fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "3", "--trainer.deterministic", "true"]
     killed = python_cli(*common, "--trainer.callbacks", "conftest.KillAt", cwd=tmp_path)
@@ -201,7 +202,7 @@ def val_accs_ddp_and_one(ckpt: Path, args: list[str], tmp_path: Path) -> list[fl
     return accs
 
 
-@pytest.mark.slow_ddp
+@pytest.mark.long
 def test_ddp_on_cpu_two_processes(idx_root, tmp_path):
     """Two gloo processes: disjoint shards, synced metrics equal to one process, rank 0 writes, resume works."""
     common = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "1"]
@@ -224,7 +225,7 @@ def test_ddp_on_cpu_two_processes(idx_root, tmp_path):
     assert [r.split(",")[0] for r in rows] == [f"test[{i}]" for i in range(200)]  # both shares, in order
 
 
-@pytest.mark.slow_ddp
+@pytest.mark.long
 def test_ddp_fast_path_shards_the_device_resident_data(idx_root, tmp_path):
     """-c fast under two gloo processes: each rank slices its own half of the resident data, steps stay in sync."""
     common = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "1", "-c", "fast", "--data.batch_size", "128"]
@@ -236,6 +237,31 @@ def test_ddp_fast_path_shards_the_device_resident_data(idx_root, tmp_path):
     assert torch.load(ckpt, weights_only=True)["global_step"] == 5  # 270 per rank: 128 + 128 + 14, in steps of 64
     accs = val_accs_ddp_and_one(ckpt, common, tmp_path)
     assert accs[0] == accs[1]
+
+
+def test_readme_ddp_command_as_typed(idx_root, tmp_path):
+    """The README's multi-GPU command (here two gloo processes on the CPU), progress bar and logger on."""
+    args = ["fit", "--trainer.devices", "2", "--trainer.strategy", "ddp", "--data.data_dir", str(idx_root)]
+    fit = python_cli(*args, "--trainer.max_epochs", "1", cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    assert "test/acc: " in fit.stdout and "Traceback" not in fit.stderr
+    assert sorted(p.name for p in (tmp_path / "logs/MLP-MNIST").iterdir()) == ["version_0"]
+    assert (tmp_path / "logs/MLP-MNIST/version_0/metrics.json").is_file()
+
+
+@pytest.mark.long
+def test_readme_torchrun_command(idx_root, tmp_path):
+    """The README's torchrun launch, on one node with two processes (gloo on the CPU)."""
+    port = str(29500 + os.getpid() % 1000)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2"]
+    torchrun += ["--node_rank", "0", "--master_addr", "127.0.0.1", "--master_port", port]
+    app = ["-m", "lightning_app", "fit", "--trainer.num_nodes", "1", "--trainer.devices", "2"]
+    app += ["--trainer.strategy", "ddp", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1"]
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    run = subprocess.run([*torchrun, *app], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("test/acc: ") == 1  # the summary comes from rank 0 alone
+    assert sorted(p.name for p in (tmp_path / "logs/MLP-MNIST").iterdir()) == ["version_0"]
 
 
 def test_the_nan_check_reads_the_device_once_every_check_every_steps():
