@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,16 @@ def run_cli(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
     def run(*args: str) -> None:
-        with monkeypatch.context() as patch:
-            patch.setattr(sys, "argv", ["python -m lightning_app", *args])
-            main()
+        try:
+            with monkeypatch.context() as patch, warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                patch.setattr(sys, "argv", ["python -m lightning_app", *args])
+                main()
+        finally:
+            # LightningCLI warns when it is handed arguments while sys.argv holds others: never here
+            assert not [w for w in caught if "args parameter" in str(w.message)]
+            for w in caught:  # the rest go on to pytest's summary
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     return run
 

@@ -2,7 +2,6 @@
 data set added without touching the face."""
 
 import json
-import warnings
 from pathlib import Path
 
 import pytest
@@ -25,15 +24,6 @@ def exit_2(run_cli, capsys, *args: str) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert err and err[-1].startswith("error: ") and "Traceback" not in "\n".join(err)
     return err[-1]
-
-
-def test_no_run_rewrites_the_command_line_behind_lightnings_back(idx_root, run_cli):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        run_cli(*fit_args(idx_root))
-        run_cli("test", "--ckpt_path", "best", "--data.data_dir", str(idx_root))
-        run_cli("fit", "-c", "mnist_mlp", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1")
-    assert not [w for w in caught if "args parameter" in str(w.message)]
 
 
 def test_resume_refuses_a_changed_model_setting_and_honours_the_rest(idx_root, run_cli, capsys):
@@ -148,25 +138,24 @@ def test_parser_errors_are_one_line(idx_root, run_cli, capsys):
         assert message in exit_2(run_cli, capsys, "fit", "--data.data_dir", str(idx_root), *flags)
 
 
-KMNIST_FILE = '''"""Kuzushiji-MNIST: one small file is all a new idx data set needs."""
-
-from torchvision.datasets import KMNIST
-
-from datamodules import IdxDataModule
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-class KMNISTDataModule(IdxDataModule):
-    dataset_class = KMNIST
-    class_names = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
-'''
+def readme_file(name: str) -> str:
+    """The README's Python example that starts with the comment ``# <name>``."""
+    for block in README.read_text().split("```python\n")[1:]:
+        code = block.split("```")[0]
+        if code.startswith(f"# {name}\n"):
+            return code
+    raise AssertionError(f"no example {name} in the README")
 
 
-def test_a_new_idx_data_set_is_one_small_file(tmp_path, run_cli, capsys, monkeypatch):
-    """The README's "Add your own data set": KMNIST-shaped files, a 10-line module, nothing changed in the app."""
+def test_readme_add_your_own_data_set(tmp_path, run_cli, capsys, monkeypatch):
+    """The README's KMNIST file, as one module on the path, on KMNIST-shaped files: nothing in the app changes."""
     data = write_idx_dataset(tmp_path / "kdata", "KMNIST")
-    (tmp_path / "kmnist_data.py").write_text(KMNIST_FILE)
+    (tmp_path / "kmnist.py").write_text(readme_file("datamodules/kmnist.py"))
     monkeypatch.syspath_prepend(str(tmp_path))
-    data_flags = ["--data", "kmnist_data.KMNISTDataModule", "--data.data_dir", str(data)]
+    data_flags = ["--data", "kmnist.KMNISTDataModule", "--data.data_dir", str(data)]
     run_cli("fit", *data_flags, "--trainer.max_epochs", "2")
     run = Path("logs/MLP-KMNIST/version_0")
     metrics = json.loads((run / "metrics.json").read_text())
@@ -180,3 +169,13 @@ def test_a_new_idx_data_set_is_one_small_file(tmp_path, run_cli, capsys, monkeyp
     run_cli("predict", "--ckpt_path", "best", *data_flags)
     rows = Path("logs/MLP-KMNIST/version_2/predictions/predictions.csv").read_text().splitlines()
     assert rows[0].startswith("file,predicted,p_o,p_ki") and len(rows) == 201
+
+
+def test_readme_add_your_own_model(idx_root, tmp_path, run_cli, capsys, monkeypatch):
+    (tmp_path / "cnn.py").write_text(readme_file("modules/cnn.py"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run_cli("fit", "--model", "cnn.SmallCNN", "--model.channels", "4", "--data.data_dir", str(idx_root))
+    assert json.loads(Path("logs/SmallCNN-MNIST/version_0/metrics.json").read_text())["test/acc"] > 0.5
+    capsys.readouterr()
+    run_cli("test", "--ckpt_path", "best", "--model", "cnn.SmallCNN", "--data.data_dir", str(idx_root))
+    assert "test/acc:" in capsys.readouterr().out
