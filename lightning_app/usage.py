@@ -6,17 +6,19 @@ usage: python -m lightning_app {fit,validate,test,predict} [options]
 The 'Deep Learning with PyTorch' lesson as a Lightning application.
 
 subcommands:
-  fit        train (then test the best checkpoint); --ckpt_path PATH/last.ckpt resumes
+  fit        train (then test the best checkpoint); --ckpt_path last resumes exactly,
+             --model.init_from FILE starts a new run from saved weights
   validate   evaluate on the validation split      (--ckpt_path FILE|best|last)
   test       evaluate on the test split            (--ckpt_path FILE|best|last)
   predict    class probabilities for the test split or --data.predict_path FILE_OR_FOLDER
 
 common options:
-  -c, --config NAME|FILE   a shipped config (mnist_mlp, fashion_classifier, catdog_transfer) or a YAML file
+  -c, --config NAME|FILE   a shipped config (mnist_mlp, fashion_classifier, catdog_transfer, fast) or a YAML file
   --model NAME             MLP (default), Classifier, TransferModel
   --data NAME              MNISTDataModule (default), FashionMNISTDataModule, CatDogDataModule
   --model.X, --data.X, --trainer.X   any setting; see `python -m lightning_app fit --help`
-  --print_config           show every setting of a command and exit
+  --print_config           show every setting of a command (callbacks included) and exit
+  --tensorboard_views.every_s 30, --metrics_json null, ...   tune or switch off the app's callbacks
 
 Runs, checkpoints and TensorBoard logs go to logs/; watch them with
   tensorboard --logdir logs --host 127.0.0.1

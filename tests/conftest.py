@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import struct
 import sys
 import warnings
@@ -71,6 +72,30 @@ def run_cli(tmp_path, monkeypatch):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def fitted_mnist_logs(idx_root, tmp_path_factory) -> Path:
+    """``logs/`` after one ``fit --data.data_dir IDX --trainer.max_epochs 1`` (the MLP), made once per session."""
+    from lightning_app.cli import main
+
+    folder = tmp_path_factory.mktemp("fitted")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setattr(
+            sys,
+            "argv",
+            ["python -m lightning_app", "fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1"],
+        )
+        main()
+    return folder / "logs"
+
+
+@pytest.fixture
+def mnist_run(fitted_mnist_logs, tmp_path, run_cli) -> Path:
+    """A copy of that run in this test's folder (its checkpoints hold relative paths): ``logs/MLP-MNIST/version_0``."""
+    shutil.copytree(fitted_mnist_logs, tmp_path / "logs")
+    return Path("logs/MLP-MNIST/version_0")
 
 
 class StopAfter(Callback):

@@ -33,8 +33,7 @@ def test_fit_trains_tests_best_and_writes_everything(idx_root, run_cli, capsys):
     assert state["hyper_parameters"]["lr"] == 0.003 and state["epoch"] == 1  # 0-based: the second epoch
 
 
-def test_test_validate_predict_from_checkpoints(idx_root, run_cli, capsys):
-    run_cli(*fit_args(idx_root, "--trainer.max_epochs", "1"))
+def test_test_validate_predict_from_checkpoints(idx_root, run_cli, mnist_run, capsys):
     best = json.loads((RUN / "metrics.json").read_text())["test/acc"]
     capsys.readouterr()
     run_cli("test", "--ckpt_path", "best", "--data.data_dir", str(idx_root))
@@ -58,7 +57,8 @@ def test_resume_from_last_carries_on_and_matches_an_uninterrupted_run(idx_root, 
     det = ("--trainer.deterministic", "true")
     run_cli(*fit_args(idx_root, *det, "--trainer.callbacks", "conftest.StopAfter"))  # stops after epoch 1 of 2
     assert torch.load(RUN / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
-    run_cli(*fit_args(idx_root, *det, "--ckpt_path", str(RUN / "checkpoints" / "last.ckpt")))
+    # the checkpoint's own lr given again is no change: accepted
+    run_cli(*fit_args(idx_root, *det, "--ckpt_path", str(RUN / "checkpoints" / "last.ckpt"), "--model.lr", "0.003"))
     resumed = torch.load(RUN / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["epoch"] == 1 and not Path("logs/MLP-MNIST/version_1").exists()  # same run folder
     run_cli(*fit_args(idx_root, *det))
@@ -138,3 +138,12 @@ def test_efficientnet_normalises_with_its_own_statistics(photo_root, run_cli, ca
         run_cli("fit", "-c", "catdog_transfer", "--data.data_dir", str(photo_root), "--print_config")
     out = capsys.readouterr().out
     assert "backbone: efficientnet_lite0" in out and "mean: null" in out  # filled in at instantiation
+
+
+@pytest.mark.parametrize("configs", [["mnist_mlp"], ["fast"]])
+def test_shipped_configs_as_the_readme_shows_them(configs, idx_root, run_cli):
+    flags = [arg for name in configs for arg in ("-c", name)]
+    run_cli("fit", *flags, "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1")
+    run = next(Path("logs").glob("*/version_0"))
+    assert json.loads((run / "metrics.json").read_text())["test/acc"] > 0.3
+    assert f"on_device: {'true' if 'fast' in configs else 'false'}" in (run / "config.yaml").read_text()

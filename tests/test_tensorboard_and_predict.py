@@ -89,8 +89,7 @@ def test_tensorboard_serves_curves_images_and_hparams(idx_root, run_cli, tensorb
     assert "hp/test_acc" in metric_tags
 
 
-def test_predict_on_user_files_writes_csv_and_pictures(idx_root, run_cli, tmp_path, capsys):
-    run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1")
+def test_predict_on_user_files_writes_csv_and_pictures(idx_root, run_cli, mnist_run, tmp_path, capsys):
     photos = write_photo_folder(tmp_path / "mine", CATS_DOGS, per_class=3)  # RGB/grey/RGBA/palette, any size
     capsys.readouterr()
     run_cli("predict", "--ckpt_path", "last", "--data.data_dir", str(idx_root), "--data.predict_path", str(photos))

@@ -93,8 +93,7 @@ def test_a_malicious_pickle_does_not_run(run_cli, tmp_path, capsys):
     assert not marker.exists()
 
 
-def test_a_checkpoint_of_another_model_is_refused(idx_root, photo_root, run_cli, capsys):
-    run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1")
+def test_a_checkpoint_of_another_model_is_refused(idx_root, photo_root, run_cli, mnist_run, capsys):
     mlp = "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
     with pytest.raises(SystemExit) as exit_info:  # 10 classes of MNIST against 2 of cats and dogs
         run_cli(
