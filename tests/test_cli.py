@@ -15,7 +15,9 @@ def fit_args(idx_root, *extra: str) -> list[str]:
 
 
 def test_fit_trains_tests_best_and_writes_everything(idx_root, run_cli, capsys):
-    run_cli(*fit_args(idx_root))
+    # a user's own callback, as the README shows it, adds to the app's callback sections
+    run_cli(*fit_args(idx_root, "--trainer.callbacks+=EarlyStopping", "--trainer.callbacks.monitor", "val/loss"))
+    assert "lightning.pytorch.callbacks.EarlyStopping" in (RUN / "config.yaml").read_text()
     out = capsys.readouterr().out
     ckpts = sorted(p.name for p in (RUN / "checkpoints").iterdir())
     assert "last.ckpt" in ckpts and any(n.startswith("epoch=") for n in ckpts)
