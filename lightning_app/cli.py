@@ -33,13 +33,12 @@ from lightning_app.from_checkpoint import (
     data_settings_for,
     model_flag_conflicts,
     read_saved_run,
-    weights_mismatch,
 )
 from lightning_app.safety import TrainingError
 from lightning_app.shipped_configs import ShippedConfigFile
 from modules import ClassificationModule, ModelError
 from modules.backbones import get_backbone
-from modules.weights import load_weights
+from modules.weights import load_weights, state_mismatch
 
 AUTO = "auto"
 DEFAULT_MODEL = "modules.MLP"
@@ -241,7 +240,7 @@ class LessonCLI(LightningCLI):
                 f"{run.path} was made for {saved_classes} classes and this data has {self.model.num_classes}: "
                 "use the --data it was trained with"
             )
-        mismatch = weights_mismatch(run, self.model)
+        mismatch = state_mismatch(run.state["state_dict"], self.model)
         if mismatch:
             raise checkpoints.CheckpointError(
                 f"{run.path} does not fit {type(self.model).__name__} ({mismatch}): use the --data it was trained with"

@@ -14,9 +14,6 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-from torch import nn
-
 from lightning_app.checkpoints import CheckpointError, load_checkpoint
 
 ENVIRONMENT_KEYS = frozenset({"data_dir", "num_workers", "predict_path", "download"})
@@ -88,16 +85,3 @@ def model_flag_conflicts(explicit: dict[str, Any], run: SavedRun) -> list[str]:
         elif run.model_settings[key] != value:
             out.append(f"--model.{key} {value!r} (the checkpoint has {run.model_settings[key]!r})")
     return out
-
-
-def weights_mismatch(run: SavedRun, model: nn.Module) -> str | None:
-    """Why the checkpoint's weights cannot go into ``model`` (missing, extra or reshaped tensors), or None."""
-    saved: dict[str, torch.Tensor] = run.state["state_dict"]
-    own = model.state_dict()
-    for key, value in own.items():
-        if key not in saved:
-            return f"it has no {key}"
-        if tuple(saved[key].shape) != tuple(value.shape):
-            return f"{key} is {tuple(saved[key].shape)} there and {tuple(value.shape)} here"
-    extra = [k for k in saved if k not in own]
-    return f"it has {extra[0]}, which this model lacks" if extra else None

@@ -28,23 +28,26 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_weights(module: nn.Module, path: str | Path) -> None:
-    """Copy the weights in ``path`` into ``module``; every tensor must be there with its shape."""
-    state = read_state_dict(path)
+def state_mismatch(state: dict[str, torch.Tensor], module: nn.Module) -> str | None:
+    """Why ``state`` does not fit ``module`` (reshaped, missing or extra tensors), or None when it does."""
     own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
     reshaped = [
         f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
         for k, v in own.items()
         if k in state and state[k].shape != v.shape
     ]
-    if missing or unexpected or reshaped:
-        found = (
-            f"shapes differ: {', '.join(reshaped[:2])}"
-            if reshaped
-            else f"missing {missing[:2]}, unexpected {unexpected[:2]}"
-        )
+    if reshaped:
+        return f"shapes differ: {', '.join(reshaped[:2])}"
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    return f"missing {missing[:2]}, unexpected {unexpected[:2]}" if missing or unexpected else None
+
+
+def load_weights(module: nn.Module, path: str | Path) -> None:
+    """Copy the weights in ``path`` into ``module``; every tensor must be there with its shape."""
+    state = read_state_dict(path)
+    found = state_mismatch(state, module)
+    if found:
         raise ModelError(
             f"the weights in {path} do not fit this model ({found}): pass the --model and --data settings they were "
             "trained with"
