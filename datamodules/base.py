@@ -10,7 +10,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.errors import DataError
-from datamodules.image_io import ImageFileDataset, list_image_files, read_rgb
+from datamodules.image_io import MAX_PIXELS, ImageFileDataset, list_image_files, reader
 from datamodules.tensor_dataset import EpochShuffleSampler
 
 
@@ -33,6 +33,7 @@ class ClassificationDataModule(LightningDataModule):
         mean: Sequence[float],
         std: Sequence[float],
         predict_path: str | None = None,
+        max_pixels: int = MAX_PIXELS,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -41,6 +42,9 @@ class ClassificationDataModule(LightningDataModule):
             raise DataError(f"val_split must be in [0, 1), got {val_split}: pass e.g. --data.val_split 0.1")
         if num_workers < 0:
             raise DataError(f"num_workers must be >= 0, got {num_workers}")
+        if max_pixels < 1:
+            raise DataError(f"max_pixels must be a positive integer, got {max_pixels}")
+        self.max_pixels = max_pixels
         self.batch_size = batch_size
         self.val_split = val_split
         self.seed = seed
@@ -75,7 +79,8 @@ class ClassificationDataModule(LightningDataModule):
         raise NotImplementedError
 
     def predict_reader(self) -> Callable[[Path], torch.Tensor]:
-        return read_rgb
+        """How a user's image file is read (RGB here; grey for the 28x28 data sets), within ``max_pixels``."""
+        return reader(max_pixels=self.max_pixels)
 
     def sample_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Up to ``n`` uint8 validation images and their labels, for pictures of predictions."""

@@ -17,7 +17,7 @@ from torchvision.transforms import v2
 from datamodules.base import ClassificationDataModule
 from datamodules.device_batches import DeviceBatches
 from datamodules.errors import DataError
-from datamodules.image_io import read_grey
+from datamodules.image_io import MAX_PIXELS, reader
 from datamodules.tensor_dataset import TensorBatchDataset, keep_batch
 
 
@@ -39,6 +39,7 @@ class IdxDataModule(ClassificationDataModule):
         predict_path: an image file or folder for ``predict`` (any size; made grey 28x28), default the test split.
         on_device: keep each split normalised on the training device (GPU memory: 4 bytes a pixel, about 220 MB
             for MNIST) and slice batches there, without a DataLoader; ``num_workers`` is then unused.
+        max_pixels: the largest image ``predict`` decodes (checked in the file's header, before decoding).
     """
 
     dataset_class: ClassVar[type[VisionDataset]]
@@ -54,8 +55,9 @@ class IdxDataModule(ClassificationDataModule):
         download: bool = True,
         predict_path: str | None = None,
         on_device: bool = False,
+        max_pixels: int = MAX_PIXELS,
     ) -> None:
-        super().__init__(batch_size, val_split, seed, num_workers, (0.5,), (0.5,), predict_path)
+        super().__init__(batch_size, val_split, seed, num_workers, (0.5,), (0.5,), predict_path, max_pixels)
         self.save_hyperparameters()
         self.data_dir = data_dir
         self.download = download
@@ -167,7 +169,7 @@ class IdxDataModule(ClassificationDataModule):
         return self.make_loader(self.test_set, shuffle=False, collate_fn=keep_batch)
 
     def predict_reader(self) -> Callable[[Path], torch.Tensor]:
-        return read_grey
+        return reader(grey=True, max_pixels=self.max_pixels)
 
     def predict_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
         return v2.Resize((28, 28), antialias=True)

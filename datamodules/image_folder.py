@@ -12,7 +12,7 @@ from torchvision.transforms import v2
 
 from datamodules.base import ClassificationDataModule
 from datamodules.errors import DataError
-from datamodules.image_io import ImageFileDataset, list_image_files, read_rgb
+from datamodules.image_io import MAX_PIXELS, ImageFileDataset, list_image_files, reader
 from datamodules.tensor_dataset import TensorBatchDataset, keep_batch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -31,7 +31,19 @@ def eval_transform(size: int = 224) -> v2.Compose:
 
 
 def class_folders(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The class folders under ``root``; a linked one that holds ``root`` itself or another class is refused."""
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    real = {p: p.resolve() for p in folders}
+    for folder in folders:
+        if real[folder] == root.resolve() or real[folder] in root.resolve().parents:
+            raise DataError(f"class folder {folder} links to {real[folder]}, which holds the data set: remove the link")
+        for other in folders:
+            if other != folder and (real[other] == real[folder] or real[folder] in real[other].parents):
+                raise DataError(
+                    f"class folders {folder.name!r} and {other.name!r} share images (links to {real[folder]}): "
+                    "give each class its own folder"
+                )
+    return folders
 
 
 def list_images(root: Path, class_names: list[str]) -> tuple[list[Path], list[int]]:
@@ -68,6 +80,8 @@ class CatDogDataModule(ClassificationDataModule):
         skip_bad_files: check every image once at set-up and leave out unreadable ones with a warning,
             instead of stopping with an error naming the file.
         predict_path: an image file or folder for ``predict`` (default: the test split).
+        max_pixels: the largest image decoded (checked in the file's header first, so a decompression bomb costs
+            nothing); a larger one is a bad file.
     """
 
     def __init__(
@@ -84,12 +98,24 @@ class CatDogDataModule(ClassificationDataModule):
         std: list[float] | None = None,
         skip_bad_files: bool = False,
         predict_path: str | None = None,
+        max_pixels: int = MAX_PIXELS,
     ) -> None:
         super().__init__(
-            batch_size, val_split, seed, num_workers, mean or IMAGENET_MEAN, std or IMAGENET_STD, predict_path
+            batch_size,
+            val_split,
+            seed,
+            num_workers,
+            mean or IMAGENET_MEAN,
+            std or IMAGENET_STD,
+            predict_path,
+            max_pixels,
         )
         if not 0 <= test_split < 1 or val_split + test_split >= 1:
             raise DataError(f"test_split must be in [0, 1) with val_split + test_split < 1, got {test_split}")
+        if image_size < 8:
+            raise DataError(f"image_size must be at least 8 pixels, got {image_size}: pass e.g. --data.image_size 224")
+        hint = "remove it or pass --data.skip_bad_files true" if not skip_bad_files else "remove it"
+        self.read = reader(max_pixels=max_pixels, hint=hint)
         self.save_hyperparameters()
         self.root = Path(data_dir)
         self.test_split = test_split
@@ -126,7 +152,7 @@ class CatDogDataModule(ClassificationDataModule):
         keep, bad = [], []
         for f, y in zip(files, labels, strict=True):
             try:
-                read_rgb(f)
+                self.read(f)
                 keep.append((f, y))
             except DataError:
                 bad.append(f)
@@ -145,7 +171,17 @@ class CatDogDataModule(ClassificationDataModule):
         splits = {"train": pick(train_idx), "val": pick(val_idx), "test": pick(test_idx)}
         for name in ("val", "test"):
             if (self.root / name).is_dir():
+                extra = sorted({p.name for p in class_folders(self.root / name)} - set(self.class_names))
+                if extra:
+                    raise DataError(
+                        f"{self.root / name} has class folder(s) {', '.join(extra)} that {self.train_root} lacks: "
+                        "add training images for them or remove them"
+                    )
                 splits[name] = self._checked(*list_images(self.root / name, self.class_names))
+        counts = torch.bincount(torch.tensor(splits["train"][1], dtype=torch.long), minlength=len(self.class_names))
+        few = [f"{name} ({int(n)})" for name, n in zip(self.class_names, counts, strict=True) if n < 2]
+        if few:
+            warnings.warn(f"classes with fewer than 2 training images: {', '.join(few)}; add more", stacklevel=2)
         return splits
 
     def setup(self, stage: str) -> None:
@@ -154,9 +190,9 @@ class CatDogDataModule(ClassificationDataModule):
         splits = self.split_files()
         train_tf = train_transform(self.image_size) if self.augment else eval_transform(self.image_size)
         eval_tf = eval_transform(self.image_size)
-        self.train_set = self.train_images = ImageFileDataset(*splits["train"], train_tf)
-        self.val_set = self.val_images = ImageFileDataset(*splits["val"], eval_tf)
-        self.test_set = ImageFileDataset(*splits["test"], eval_tf)
+        self.train_set = self.train_images = ImageFileDataset(*splits["train"], train_tf, self.read)
+        self.val_set = self.val_images = ImageFileDataset(*splits["val"], eval_tf, self.read)
+        self.test_set = ImageFileDataset(*splits["test"], eval_tf, self.read)
 
     # ---- feature caching -------------------------------------------------------------------------------
 
@@ -173,7 +209,7 @@ class CatDogDataModule(ClassificationDataModule):
             self.setup("fit")
 
         def features(dataset: ImageFileDataset, transform: Callable) -> torch.Tensor:
-            dataset = ImageFileDataset(dataset.files, dataset.labels.tolist(), transform)
+            dataset = ImageFileDataset(dataset.files, dataset.labels.tolist(), transform, self.read)
             loader = DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers)
             out = [extract(self.normalize(x.to(device, non_blocking=True))).float().cpu() for x, _ in loader]
             return torch.cat(out) if out else torch.empty(0)

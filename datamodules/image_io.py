@@ -1,59 +1,125 @@
-"""Reading any photo as uint8 RGB: torchvision.io's decoders first, PIL for what they do not handle."""
+"""Reading any image file as a photo viewer shows it, as uint8 RGB: the one reader of training, test and predict."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image
-from torchvision.transforms.v2.functional import pil_to_tensor, rgb_to_grayscale
+from torchvision.transforms.v2.functional import rgb_to_grayscale
 
 from datamodules.errors import DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+MAX_PIXELS = 100_000_000
+"""The default pixel limit: a 24-megapixel phone photo has 24 million; a 400 KB PNG of 20000x20000 would take 1.2 GB."""
+
+Image.MAX_IMAGE_PIXELS = None  # PIL's own guard (a warning at 89 MP, an error at 179 MP) gives way to max_pixels
+
+_SIMPLE = {("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGB"), ("PNG", "L")}
+"""Formats and modes torchvision's decoders read as 8-bit without transparency (libjpeg-turbo: about 2x PIL)."""
 
 
-def read_rgb(path: str | Path) -> torch.Tensor:
-    """The image at ``path`` as a (3, H, W) uint8 tensor; grey, CMYK, palette and RGBA become RGB."""
+def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, hint: str = "remove or replace it") -> torch.Tensor:
+    """The image at ``path`` as a (3, H, W) uint8 tensor, as a photo viewer shows it.
+
+    EXIF orientation is applied, transparency is blended onto white, 16-bit and float images are scaled to 8 bits,
+    grey, palette and CMYK become RGB, and an animation gives its first frame. The size is read from the header and
+    an image over ``max_pixels`` is refused before anything is decoded (a decompression bomb). Any failure is a
+    ``DataError`` naming the file and ending with ``hint``.
+    """
     try:
-        return decode_image(str(path), mode=ImageReadMode.RGB)
-    except (RuntimeError, ValueError):
-        pass  # a format or variant torchvision does not decode: let PIL try
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("RGBA", "LA", "P"):  # composite transparency on white, as viewers show it
-                rgba = image.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, rgba)
-            return pil_to_tensor(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(
-            f"{path} is not a readable image ({err}): remove it or pass --data.skip_bad_files true"
-        ) from err
+        with Image.open(path) as image:  # reads the header only
+            width, height = image.size
+            if width * height > max_pixels:
+                raise DataError(
+                    f"{path} has {width}x{height} pixels, over the limit of {max_pixels:,}: shrink it, "
+                    f"or raise --data.max_pixels if you trust it; or {hint}"
+                )
+            if (image.format, image.mode) not in _SIMPLE or "transparency" in image.info:
+                return _to_rgb(image)
+        return _as_uint8(decode_image(str(path), mode=ImageReadMode.RGB, apply_exif_orientation=True))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, RuntimeError, EOFError) as err:
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise DataError(f"{path} is not a readable image ({reason}): {hint}") from err
 
 
-def read_grey(path: str | Path) -> torch.Tensor:
+def _to_rgb(image: Image.Image) -> torch.Tensor:
+    """PIL's decoding of what torchvision's does not cover: orientation, alpha, high bit depths, palettes."""
+    image.seek(0)  # the first frame of an animation
+    image.load()
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        scale = 257.0 if image.mode != "F" and values.max(initial=0) > 255 else 1.0
+        grey = torch.from_numpy(np.clip(values / scale, 0, 255).round().astype(np.uint8))
+        return grey.unsqueeze(0).expand(3, -1, -1).contiguous()
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return torch.from_numpy(np.array(image.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+def _as_uint8(image: torch.Tensor) -> torch.Tensor:
+    """torchvision returns 16-bit PNGs as uint16: scale them to 8 bits, as every other image is."""
+    if image.dtype == torch.uint8:
+        return image
+    return (image.to(torch.int32) // 257).to(torch.uint8)
+
+
+def read_grey(path: str | Path, max_pixels: int = MAX_PIXELS, hint: str = "remove or replace it") -> torch.Tensor:
     """The image at ``path`` as a (1, H, W) uint8 tensor (any format ``read_rgb`` reads)."""
-    return rgb_to_grayscale(read_rgb(path))
+    return rgb_to_grayscale(read_rgb(path, max_pixels, hint))
+
+
+def reader(
+    grey: bool = False, max_pixels: int = MAX_PIXELS, hint: str = "remove or replace it"
+) -> Callable[[Path], torch.Tensor]:
+    """A picklable reader (for DataLoader workers) with a datamodule's pixel limit and its advice on bad files."""
+    return partial(read_grey if grey else read_rgb, max_pixels=max_pixels, hint=hint)
 
 
 def list_image_files(path: str | Path) -> list[Path]:
-    """``path`` itself when it is an image file, else the image files under the folder, sorted."""
+    """``path`` itself when it is an image file, else the image files under the folder, sorted.
+
+    Symbolic links are followed once: a folder reached twice (a link to its parent, two links to one folder) and a
+    file reached twice are listed once, so no image is counted twice or leaks between splits.
+    """
     path = Path(path)
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise DataError(f"{path} does not exist: pass an image file or a folder of images")
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files: dict[str, Path] = {}  # by real path; a file's own name wins over a link's
+    seen_dirs: set[str] = set()
+    for folder, dirs, names in os.walk(path, followlinks=True, onerror=_raise_unreadable):
+        real = os.path.realpath(folder)
+        if real in seen_dirs:
+            dirs.clear()
+            continue
+        seen_dirs.add(real)
+        dirs.sort(key=lambda name: (os.path.islink(os.path.join(folder, name)), name))
+        for name in names:
+            file = Path(folder) / name
+            if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file():
+                real_file = os.path.realpath(file)
+                if real_file not in files or (files[real_file].is_symlink() and not file.is_symlink()):
+                    files[real_file] = file
     if not files:
         raise DataError(
             f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): add some or name another folder"
         )
-    return files
+    return sorted(files.values())
+
+
+def _raise_unreadable(err: OSError) -> None:
+    raise DataError(f"{err.filename} cannot be read ({err.strerror}): check its permissions") from err
 
 
 class ImageFileDataset(Dataset):

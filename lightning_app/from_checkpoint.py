@@ -16,7 +16,7 @@ from typing import Any
 
 from lightning_app.checkpoints import CheckpointError, load_checkpoint
 
-ENVIRONMENT_KEYS = frozenset({"data_dir", "num_workers", "predict_path", "download"})
+ENVIRONMENT_KEYS = frozenset({"data_dir", "num_workers", "predict_path", "download", "max_pixels", "skip_bad_files"})
 LINKED_KEYS = frozenset({"num_classes", "class_names"})  # set from the datamodule, not by the user
 
 
