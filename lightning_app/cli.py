@@ -24,7 +24,7 @@ from lightning.pytorch.utilities import rank_zero_only
 import datamodules  # noqa: F401 - loads the datamodules, so --data NAME finds them
 import modules  # noqa: F401 - loads the models, so --model NAME finds them
 from datamodules import DataError
-from lightning_app import checkpoints, quiet
+from lightning_app import checkpoints, quiet, run_folders
 from lightning_app.app_callbacks import CALLBACKS, CHECKPOINT_IO
 from lightning_app.callbacks import monitoring_checkpoint, run_dir
 from lightning_app.contracts import ClassificationData, ClassificationModel
@@ -57,18 +57,23 @@ class LessonCLI(LightningCLI):
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
         self.saved_run: SavedRun | None = None
+        self.claimed: Path | None = None  # the run folder this process created
         no_exit = {"exit_on_error": False}  # errors come back as exceptions: main() prints them in one line
-        super().__init__(
-            model_class=ClassificationModule,
-            subclass_mode_model=True,
-            datamodule_class=LightningDataModule,
-            subclass_mode_data=True,
-            save_config_kwargs={"overwrite": True},  # a resumed run writes its config into its own folder again
-            seed_everything_default=42,
-            parser_kwargs={**no_exit, **{name: dict(no_exit) for name in SUBCOMMANDS}},
-            args=args,
-            run=run,
-        )
+        try:
+            super().__init__(
+                model_class=ClassificationModule,
+                subclass_mode_model=True,
+                datamodule_class=LightningDataModule,
+                subclass_mode_data=True,
+                seed_everything_default=42,
+                parser_kwargs={**no_exit, **{name: dict(no_exit) for name in SUBCOMMANDS}},
+                args=args,
+                run=run,
+            )
+        except BaseException:
+            if self.claimed is not None:  # a run that failed before its first checkpoint leaves no folder
+                run_folders.drop_if_unused(self.claimed)
+            raise
 
     # ---- the parser ----------------------------------------------------------------------------------------
 
@@ -194,15 +199,28 @@ class LessonCLI(LightningCLI):
             init_args = section.model.get("init_args")
             if init_args is not None and init_args.get("weights") not in (None, "none"):
                 init_args.weights = "none"
+        self._choose_run_folder(section)
+
+    def _choose_run_folder(self, section: Namespace) -> None:
+        """A resumed fit goes on in its own folder; any other run claims a new ``version_N`` (see run_folders)."""
+        name = checkpoints.run_name(section.model.class_path, section.data.class_path)
         logger = self._tensorboard_args(section)
-        if logger is None:
-            return
-        if logger.name == AUTO:
-            logger.name = checkpoints.run_name(section.model.class_path, section.data.class_path)
-        if self.subcommand == "fit" and self.saved_run is not None and logger.get("version") is None:
+        if logger is not None and logger.name == AUTO:
+            logger.name = name
+        if self.subcommand == "fit" and self.saved_run is not None:
             run = checkpoints.run_folder_of(self.saved_run.path, self.saved_run.state)
-            if run is not None:  # resume into the run the checkpoint came from
+            if run is not None and logger is not None and logger.get("version") is None:
                 logger.save_dir, logger.name, logger.version = str(run.parent.parent), run.parent.name, run.name
+                return
+        if rank_zero_only.rank != 0:
+            return  # rank 0 alone claims; Lightning broadcasts its log_dir to the other ranks
+        if logger is not None and logger.get("version") is None:
+            self.claimed = run_folders.claim_version(Path(logger.save_dir) / logger.name)
+            logger.version = self.claimed.name
+        elif logger is None and self.subcommand == "fit" and not section.trainer.get("logger"):
+            # without a logger, checkpoints go to default_root_dir/checkpoints: give this run its own
+            self.claimed = run_folders.claim_version(Path(section.trainer.default_root_dir or ".") / name)
+            section.trainer.default_root_dir = str(self.claimed)
 
     @staticmethod
     def _normalise_like_the_backbone(section: Namespace) -> None:
@@ -273,7 +291,18 @@ class LessonCLI(LightningCLI):
         plugins = list(plugins) if isinstance(plugins, list) else [plugins]
         if section.get("checkpoint_io") is not None:
             plugins.append(section["checkpoint_io"])
+        self.save_config_kwargs = {"overwrite": False, "config_filename": self._config_filename()}
         return super().instantiate_trainer(**{"callbacks": callbacks, "plugins": plugins or None, **kwargs})
+
+    def _config_filename(self) -> str:
+        """``config.yaml``; a resumed run keeps it and writes ``config.resume-K.yaml`` beside it."""
+        run = checkpoints.run_folder_of(self.saved_run.path, self.saved_run.state) if self.saved_run else None
+        if self.subcommand != "fit" or run is None or not (run / "config.yaml").exists():
+            return "config.yaml"
+        k = 1
+        while (run / f"config.resume-{k}.yaml").exists():
+            k += 1
+        return f"config.resume-{k}.yaml"
 
     # ---- after each subcommand -----------------------------------------------------------------------------
 
@@ -313,7 +342,14 @@ class LessonCLI(LightningCLI):
         print("\n".join(lines), flush=True)
 
 
-USER_ERRORS = (DataError, ModelError, checkpoints.CheckpointError, TrainingError, argparse.ArgumentError)
+USER_ERRORS = (
+    DataError,
+    ModelError,
+    checkpoints.CheckpointError,
+    TrainingError,
+    run_folders.RunFolderError,
+    argparse.ArgumentError,
+)
 
 
 def read_flags(argv: list[str]) -> argparse.Namespace:

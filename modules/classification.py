@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -26,6 +27,41 @@ def adam(params: Iterator[nn.Parameter], lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """The rate's factor at optimizer step ``step``: a linear rise over ``warmup`` steps, then a cosine to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
+    """``warmup_cosine`` of each param group's first rate, also for groups added later (BackboneFinetuning adds
+    the backbone's): torch's LambdaLR fixes its groups when built and fails on one added after."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, total: int, warmup: int) -> None:
+        self.total, self.warmup = max(1, total), warmup
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float | torch.Tensor]:
+        factor = warmup_cosine(max(self.last_epoch, 0), self.total, self.warmup)
+        rates = []
+        for group in self.optimizer.param_groups:
+            if "initial_lr" not in group:  # a group added during the run starts its schedule at its own rate
+                lr = group["lr"]
+                group["initial_lr"] = lr.clone() if isinstance(lr, torch.Tensor) else lr
+            rates.append(group["initial_lr"] * factor)
+        return rates
+
+
+def lr_scheduler(
+    optimizer: torch.optim.Optimizer, name: str, total: int, warmup: float
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The ``lr_schedule`` over ``total`` optimizer steps (None for ``constant``), stepped once per optimizer step."""
+    if name == "constant":
+        return None
+    return WarmupCosineLR(optimizer, total, int(warmup * total))
+
+
 class ClassificationModule(LightningModule):
     """A network that outputs log-probabilities, trained with NLLLoss and Adam as in the lesson.
 
@@ -39,6 +75,7 @@ class ClassificationModule(LightningModule):
         class_names: names of the classes, kept in the checkpoint for predictions.
         lr_schedule: ``cosine`` decays the learning rate to 0 over the run, step by step; ``constant`` keeps it
             (the lesson's loop).
+        warmup: the fraction of the run's steps over which ``cosine`` first rises linearly to ``lr``.
         init_from: a checkpoint or state_dict file whose weights a new ``fit`` starts from (fresh optimizer and
             schedule, new run); ``fit --ckpt_path`` instead resumes a run exactly as it was.
     """
@@ -52,8 +89,11 @@ class ClassificationModule(LightningModule):
         class_names: list[str] | None = None,
         lr_schedule: str = "cosine",
         init_from: str | None = None,
+        warmup: float = 0.0,
     ) -> None:
         super().__init__()
+        if not 0 <= warmup < 1:
+            raise ModelError(f"warmup must be a fraction of the run in [0, 1), got {warmup}")
         if lr_schedule not in LR_SCHEDULES:
             raise ModelError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
         if lr <= 0:
@@ -127,8 +167,8 @@ class ClassificationModule(LightningModule):
 
     def configure_optimizers(self):
         optimizer = adam(self.trainable_parameters(), self.hparams.lr)
-        if self.hparams.lr_schedule == "constant":
+        steps = int(self.trainer.estimated_stepping_batches)
+        schedule = lr_scheduler(optimizer, self.hparams.lr_schedule, steps, self.hparams.get("warmup", 0.0))
+        if schedule is None:
             return optimizer
-        steps = max(1, int(self.trainer.estimated_stepping_batches))
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -20,6 +20,7 @@ class Classifier(MLP):
         step_batch: int = 0,
         cuda_graph: bool = False,
         init_from: str | None = None,
+        warmup: float = 0.0,
     ) -> None:
         super().__init__(
             hidden=[256, 128, 64] if hidden is None else hidden,
@@ -32,4 +33,5 @@ class Classifier(MLP):
             step_batch=step_batch,
             cuda_graph=cuda_graph,
             init_from=init_from,
+            warmup=warmup,
         )

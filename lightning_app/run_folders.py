@@ -1,0 +1,62 @@
+"""Each run's own folder, ``<save_dir>/<name>/version_N``, claimed atomically before the run starts.
+
+Lightning's loggers pick ``version_N`` by listing the folder and create it later, so two runs started together
+can take the same number. Here global rank 0 creates the folder itself with ``os.mkdir``, which fails when another
+run took the number first; the logger is then told the number. Other ranks write nothing of their own (Lightning
+broadcasts rank 0's ``log_dir``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+from pathlib import Path
+
+VERSION = re.compile(r"version_(\d+)$")
+
+
+class RunFolderError(Exception):
+    """A run folder that cannot be made; the message says what to do."""
+
+
+def next_version(parent: Path) -> int:
+    """One more than the highest ``version_N`` under ``parent`` (0 when there is none)."""
+    try:
+        names = os.listdir(parent)
+    except FileNotFoundError:
+        return 0
+    numbers = [int(m.group(1)) for m in map(VERSION.match, names) if m]
+    return max(numbers, default=-1) + 1
+
+
+def claim_version(parent: str | Path) -> Path:
+    """Create and return ``parent/version_N`` for the next free N; a number another run takes is skipped."""
+    parent = Path(parent)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        number = next_version(parent)
+        while True:
+            try:
+                (parent / f"version_{number}").mkdir()
+                return parent / f"version_{number}"
+            except FileExistsError:
+                number += 1
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise RunFolderError(
+            f"cannot create a run folder in {parent} ({reason}): run from a folder you can write to, "
+            "or pass --trainer.default_root_dir and --trainer.logger.init_args.save_dir"
+        ) from err
+
+
+def drop_if_unused(folder: Path) -> bool:
+    """Remove a run folder its failed run left without a checkpoint (nothing in it can be resumed), and its
+    parent when that is left empty."""
+    if not folder.is_dir() or any(folder.rglob("*.ckpt")):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.parent.rmdir()  # and the runs' folder, when this run was its only one
+    return True
