@@ -114,13 +114,19 @@ class IdxDataModule(ClassificationDataModule):
                 f"{self.raw_folder}: {len(images)} images but {len(labels)} labels in the "
                 f"{'training' if train else 'test'} files: delete both files and download them again"
             )
-        return images.unsqueeze(1).contiguous(), labels.long()
+        labels = labels.long()
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(self.class_names)):
+            raise self._unreadable(
+                train,
+                f"labels run from {int(labels.min())} to {int(labels.max())}, not 0 to {len(self.class_names) - 1}",
+            )
+        return images.unsqueeze(1).contiguous(), labels
 
     def _unreadable(self, train: bool, reason: object) -> DataError:
         prefix = "train" if train else "t10k"
         return DataError(
             f"the {prefix} idx files in {self.raw_folder}/ are truncated or not idx files "
-            f"({str(reason).splitlines()[0][:120] or type(reason).__name__}): delete them and download again"
+            f"({(str(reason).splitlines() or [type(reason).__name__])[0][:120]}): delete them and download again"
         )
 
     def split_indices(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:

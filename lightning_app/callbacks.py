@@ -63,6 +63,11 @@ class MetricsJSON(Callback):
         if not trainer.sanity_checking:
             self._write(trainer)
 
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Again after the epoch's checkpoints (they are written after this callback's ``on_validation_end``,
+        and a new best removes the old one): the file never names a checkpoint that is gone."""
+        self._write(trainer)
+
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._write(trainer)
 

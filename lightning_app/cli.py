@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,12 @@ from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import datamodules  # noqa: F401 - loads the datamodules, so --data NAME finds them
 import modules  # noqa: F401 - loads the models, so --model NAME finds them
 from datamodules import DataError
-from lightning_app import checkpoints, quiet, run_folders
+from lightning_app import checkpoints, flag_hints, quiet, run_folders
 from lightning_app.app_callbacks import CALLBACKS, CHECKPOINT_IO
 from lightning_app.callbacks import monitoring_checkpoint, run_dir
 from lightning_app.contracts import ClassificationData, ClassificationModel
@@ -397,14 +399,14 @@ def user_error(exc: BaseException) -> BaseException | None:
     return None
 
 
-def one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException, subcommand: str | None = None) -> str:
     """The first informative line of an error; jsonargparse's say where to look for more."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[0] if lines else type(exc).__name__
     if isinstance(exc, argparse.ArgumentError):
         detail = next((line for line in lines[1:] if line.startswith(("- ", "Given value:"))), "")
         text = f"{text} {detail}".strip() if detail and len(text) < 80 else text
-        text += " (see `python -m lightning_app <subcommand> --help`)"
+        text += f" (see `python -m lightning_app {subcommand or '<subcommand>'} --help`)"
     return text[:400]
 
 
@@ -417,9 +419,21 @@ def main() -> None:
     try:
         check_class_names(read_flags(sys.argv[1:]))
         LessonCLI()
+    except SIGTERMException:  # Lightning stops at the next step and raises SystemExit(None): exit status 0
+        print(
+            "error: stopped by SIGTERM; the checkpoints of the finished epochs are kept: "
+            "go on with `fit --ckpt_path last`",
+            file=sys.stderr,
+        )
+        sys.exit(128 + signal.SIGTERM)  # 143, as a shell reports a process ended by SIGTERM
     except Exception as exc:
         found = user_error(exc)
         if found is None or os.environ.get(quiet.DEBUG_ENV):
             raise
-        print(f"error: {one_line(found)}", file=sys.stderr)
+        flags = read_flags(sys.argv[1:])
+        message = one_line(found, flags.subcommand if flags.subcommand in SUBCOMMANDS else None)
+        if isinstance(found, argparse.ArgumentError):
+            known = flag_hints.sections(flags.model, flags.data, DEFAULT_MODEL, DEFAULT_DATA)
+            message = flag_hints.unknown_flag_hint(sys.argv[1:], known, flags.subcommand) or message
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)

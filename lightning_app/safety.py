@@ -19,7 +19,8 @@ class TrainingError(Exception):
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a temporary file beside it, syncs it, then renames it into place.
 
-    A run killed while saving leaves the previous ``last.ckpt`` whole; there is never a half-written one.
+    A run killed while saving leaves the previous ``last.ckpt`` whole; there is never a half-written one, and the
+    next save of that file removes the temporary file the killed run left.
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
@@ -32,6 +33,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
+            for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed while writing
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

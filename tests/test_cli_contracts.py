@@ -119,7 +119,7 @@ def test_the_apps_callbacks_are_config_sections(idx_root, run_cli, capsys):
 def test_parser_errors_are_one_line(idx_root, run_cli, capsys):
     cases = {
         ("--trainer.max_epochs", "abc"): 'Parser key "trainer.max_epochs"',
-        ("--bogus",): "unrecognized arguments: --bogus",
+        ("--bogus",): "unknown flag --bogus (see `python -m lightning_app fit --help`)",
         ("-c", "nosuch"): "config 'nosuch' is neither a file nor a shipped config",
     }
     for flags, message in cases.items():

@@ -33,6 +33,8 @@ def corrupt(path: Path, how: str) -> None:
         path.write_bytes(b"\x00\x00\x09\x03" + data[4:])
     elif how == "fewer labels":
         path.write_bytes(struct.pack(">II", 0x801, 500) + data[8:508])
+    elif how == "label 200":
+        path.write_bytes(data[:8] + bytes([200]) + data[9:])
 
 
 @pytest.mark.parametrize(
@@ -41,6 +43,7 @@ def corrupt(path: Path, how: str) -> None:
         ("train-images-idx3-ubyte", "truncated", "truncated or not idx files"),
         ("train-images-idx3-ubyte", "magic", "truncated or not idx files"),
         ("train-labels-idx1-ubyte", "fewer labels", "600 images but 500 labels"),
+        ("train-labels-idx1-ubyte", "label 200", "labels run from 0 to 200, not 0 to 9"),
     ],
 )
 def test_broken_idx_files_are_named(idx_copy, file, how, message):

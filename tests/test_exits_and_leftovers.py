@@ -1,0 +1,112 @@
+"""How runs end: mistyped flags, SIGTERM, leftovers of killed writes, and what metrics.json points at."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import write_idx_dataset
+
+from lightning_app.safety import AtomicCheckpointIO
+
+TESTS = Path(__file__).parent
+
+
+def one_line_error(run_cli, capsys, *args: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(*args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    "flag, nearest",
+    [
+        ("--trainer.max_epocs", "--trainer.max_epochs"),
+        ("--model.lrr", "--model.lr"),
+        ("--data.batchsize", "--data.batch_size"),
+        ("--checkpoint.monitr", "--checkpoint.monitor"),
+        ("--ckpt_pth", "--ckpt_path"),
+    ],
+)
+def test_a_mistyped_flag_names_the_nearest_one(run_cli, capsys, flag, nearest):
+    err = one_line_error(run_cli, capsys, "fit", flag, "3")
+    assert err == f"error: unknown flag {flag}: did you mean {nearest}? (see `python -m lightning_app fit --help`)"
+
+
+def test_a_flag_of_the_chosen_model_is_suggested_for_that_model(run_cli, capsys):
+    err = one_line_error(run_cli, capsys, "test", "--model", "Classifier", "--model.dropuot", "0.1")
+    assert "did you mean --model.dropout?" in err and "lightning_app test --help" in err
+
+
+def test_a_wrong_value_and_a_missing_config_are_one_line(run_cli, capsys):
+    assert "trainer.max_epochs" in one_line_error(run_cli, capsys, "fit", "--trainer.max_epochs", "abc")
+    assert "neither a file nor a shipped config" in one_line_error(run_cli, capsys, "fit", "-c", "nothere.yaml")
+
+
+def test_a_killed_write_leaves_a_temporary_file_that_the_next_save_removes(tmp_path):
+    stale = tmp_path / ".last.ckpt.99999.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    AtomicCheckpointIO().save_checkpoint({"step": 3}, tmp_path / "last.ckpt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_metrics_json_names_a_best_checkpoint_that_exists(mnist_run):
+    best = json.loads((mnist_run / "metrics.json").read_text())["best_model_path"]
+    assert Path(best).is_file()
+
+
+@pytest.mark.long
+def test_sigterm_keeps_the_finished_epochs_and_exits_143(tmp_path):
+    data = write_idx_dataset(tmp_path / "data", "MNIST", n_train=6000, n_test=100)
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    args = ["fit", "--data.data_dir", str(data), "--trainer.max_epochs", "100", "--data.download", "false"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "lightning_app", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    last = tmp_path / "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(1.0)  # into the next epoch
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 143
+    assert err.strip().splitlines()[-1].startswith("error: stopped by SIGTERM")
+    assert "Traceback" not in err
+    epoch = torch.load(last, weights_only=True)["epoch"]
+    assert 0 <= epoch < 99
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lightning_app",
+            "fit",
+            "--ckpt_path",
+            "last",
+            *args[1:5],
+            "--trainer.max_epochs",
+            str(epoch + 2),
+            "--data.download",
+            "false",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert torch.load(last, weights_only=True)["epoch"] == epoch + 1
