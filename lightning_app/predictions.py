@@ -68,7 +68,7 @@ class PredictionWriter(BasePredictionWriter):
             for k in range(len(order)):
                 image, label = item(k)
                 fig = figures.view_classify(image, probs[k].numpy(), class_names, label, title=Path(names[k]).name)
-                figures.save(fig, folder / f"{k:04d}_{Path(names[k]).stem}.png")
+                figures.save(fig, folder / f"{k:04d}_{short(Path(names[k]).stem)}.png")
             return len(order)
         count = 0
         for start in range(0, min(len(order), self.grid_images), 16):
@@ -81,3 +81,8 @@ class PredictionWriter(BasePredictionWriter):
             figures.save(fig, folder / f"grid_{start // 16:03d}.png")
             count += 1
         return count
+
+
+def short(stem: str, limit: int = 150) -> str:
+    """``stem`` cut to ``limit`` bytes of UTF-8 (whole characters): file names end at 255 bytes."""
+    return stem.encode()[:limit].decode(errors="ignore")

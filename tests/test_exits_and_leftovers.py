@@ -110,3 +110,25 @@ def test_sigterm_keeps_the_finished_epochs_and_exits_143(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert torch.load(last, weights_only=True)["epoch"] == epoch + 1
+
+
+def test_predict_on_a_file_with_a_254_byte_name(idx_root, run_cli, mnist_run, tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    name = "ü" * 125 + ".png"  # 254 bytes in UTF-8
+    Image.new("L", (28, 28), 0).save(folder / name)
+    run_cli("predict", "--ckpt_path", "last", "--data.data_dir", str(idx_root), "--data.predict_path", str(folder))
+    out = capsys.readouterr().out
+    csv = Path(out.split("predictions: ")[1].split()[0]).read_text()
+    assert name in csv
+    assert len(list(Path(out.split("pictures: 1 PNG file(s) in ")[1].split()[0]).glob("*.png"))) == 1
+
+
+def test_best_with_a_model_named_picks_that_models_runs(idx_root, run_cli, mnist_run, capsys):
+    run_cli("fit", "--model", "Classifier", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1")
+    capsys.readouterr()
+    run_cli("test", "--ckpt_path", "best", "--model", "MLP", "--data.data_dir", str(idx_root))
+    out = capsys.readouterr().out
+    assert "MLP-MNIST" in out and "Classifier" not in out
