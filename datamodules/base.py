@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -87,13 +88,14 @@ class ClassificationDataModule(LightningDataModule):
         raise NotImplementedError
 
     def predict_dataloader(self) -> DataLoader:
-        """The files under ``predict_path`` (their names in ``predict_files``), or else the test split."""
+        """The readable files under ``predict_path`` (their names in ``predict_files``), or else the test split."""
         if not self.predict_path:
             self.predict_files = []
             return self.test_dataloader()
-        self.predict_files = list_image_files(self.predict_path)
+        read = self.predict_reader()
+        self.predict_files = readable_files(list_image_files(self.predict_path), read)
         labels = [-1] * len(self.predict_files)
-        dataset = ImageFileDataset(self.predict_files, labels, self.predict_transform(), self.predict_reader())
+        dataset = ImageFileDataset(self.predict_files, labels, self.predict_transform(), read)
         return self.make_loader(dataset, shuffle=False)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
@@ -111,3 +113,23 @@ class ClassificationDataModule(LightningDataModule):
         if isinstance(batch, (tuple, list)):
             return (self.normalize(images), *batch[1:])
         return self.normalize(images)
+
+
+def readable_files(files: list[Path], read: Callable[[Path], torch.Tensor]) -> list[Path]:
+    """The files ``read`` can decode; the others are named in a warning (none at all is an error).
+
+    Every process checks every file before predicting, so under DDP all ranks drop the same ones: a bad file
+    met half-way by one rank would leave the others waiting in a collective call.
+    """
+    good, bad = [], []
+    for file in files:
+        try:
+            read(file)
+            good.append(file)
+        except DataError as err:
+            bad.append(str(err))
+    if bad and not good:
+        raise DataError(f"none of the {len(files)} file(s) can be read: {bad[0]}")
+    if bad:
+        warnings.warn(f"left out {len(bad)} unreadable file(s): {'; '.join(bad[:3])}", stacklevel=2)
+    return good

@@ -40,12 +40,18 @@ def install() -> None:
         return
     for message in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
+    warnings.formatwarning = one_line_warning
     chatter = DropChatter()
     for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero", ""):
         logger = logging.getLogger(name)
         logger.addFilter(chatter)
         for handler in logger.handlers:
             handler.addFilter(chatter)
+
+
+def one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings' signature
+    """``warning: <message>``: a user acts on the message; the warning's source line is for developers."""
+    return f"warning: {message}\n"
 
 
 def evaluating() -> None:

@@ -12,6 +12,8 @@ import pytest
 import torch
 from conftest import write_idx_dataset
 
+from datamodules.base import readable_files
+from datamodules.image_io import list_image_files, read_grey
 from lightning_app.safety import AtomicCheckpointIO
 
 TESTS = Path(__file__).parent
@@ -132,3 +134,46 @@ def test_best_with_a_model_named_picks_that_models_runs(idx_root, run_cli, mnist
     run_cli("test", "--ckpt_path", "best", "--model", "MLP", "--data.data_dir", str(idx_root))
     out = capsys.readouterr().out
     assert "MLP-MNIST" in out and "Classifier" not in out
+
+
+def unreadable_among_readable(folder: Path, good: int = 3) -> Path:
+    from PIL import Image
+
+    folder.mkdir()
+    for i in range(good):
+        Image.new("L", (28, 28), 40 * i).save(folder / f"digit{i}.png")
+    (folder / "broken.png").write_bytes(b"not an image")
+    return folder
+
+
+def test_predict_leaves_out_an_unreadable_file_with_a_warning(idx_root, run_cli, mnist_run, tmp_path, capsys):
+    folder = unreadable_among_readable(tmp_path / "mine")
+    with pytest.warns(UserWarning, match=r"left out 1 unreadable file\(s\): .*broken.png is not a readable image"):
+        readable_files(list_image_files(folder), read_grey)
+    run_cli("predict", "--ckpt_path", "last", "--data.data_dir", str(idx_root), "--data.predict_path", str(folder))
+    captured = capsys.readouterr()
+    rows = Path(captured.out.split("predictions: ")[1].split()[0]).read_text().splitlines()[1:]
+    assert [Path(r.split(",")[0]).name for r in rows] == ["digit0.png", "digit1.png", "digit2.png"]
+
+
+@pytest.mark.long
+def test_ddp_predict_with_an_unreadable_file_ends_cleanly(idx_root, tmp_path):
+    folder = unreadable_among_readable(tmp_path / "mine", good=4)
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    base = [sys.executable, "-m", "lightning_app"]
+    data = ["--data.data_dir", str(idx_root)]
+    fit = subprocess.run([*base, "fit", *data, "--trainer.max_epochs", "1"], cwd=tmp_path, env=env, timeout=300)
+    assert fit.returncode == 0
+    ddp = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    predict = subprocess.run(
+        [*base, "predict", "--ckpt_path", "last", *data, "--data.predict_path", str(folder), *ddp],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert predict.returncode == 0, predict.stderr[-2000:]
+    assert "Traceback" not in predict.stderr and "broken.png" in predict.stderr
+    csv = Path(tmp_path / predict.stdout.split("predictions: ")[1].split()[0]).read_text().splitlines()[1:]
+    assert sorted(Path(r.split(",")[0]).name for r in csv) == [f"digit{i}.png" for i in range(4)]
