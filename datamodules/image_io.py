@@ -47,8 +47,8 @@ def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, hint: str = "remove
 
 
 def _to_rgb(image: Image.Image) -> torch.Tensor:
-    """Decode with PIL: torchvision's ``decode_image`` crashed the process (SIGSEGV) on mutated files in this
-    project's fuzz tests (torchvision 0.29.1), where PIL raises an error; both decode JPEG with libjpeg-turbo."""
+    """Decode with PIL: torchvision 0.29.1's ``decode_image`` crashed the process (SIGSEGV after a libpng error)
+    on a PNG with one changed byte in this project's fuzz tests, where PIL raises an error."""
     image.seek(0)  # the first frame of an animation
     image.load()
     image = ImageOps.exif_transpose(image)

@@ -77,11 +77,12 @@ def test_a_checkpoint_cannot_import_a_module_or_steer_where_data_is_read(
     state = torch.load(LAST, weights_only=True)
     state["datamodule_hyper_parameters"]["num_workers"] = 24
     state["datamodule_hyper_parameters"]["data_dir"] = str(tmp_path / "elsewhere")
+    state["datamodule_hyper_parameters"]["max_pixels"] = 10**12
     torch.save(state, "steered.ckpt")
     run_cli("test", "--ckpt_path", "steered.ckpt", "--data.data_dir", str(idx_root))
     assert not (tmp_path / "elsewhere").exists()
     config = (Path("logs/MLP-MNIST/version_1/config.yaml")).read_text()
-    assert "num_workers: 0" in config and "val_split: 0.1" in config
+    assert "num_workers: 0" in config and "val_split: 0.1" in config and "max_pixels: 100000000" in config
     (tmp_path / "evil_mod.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
     state["hyper_parameters"]["_class_path"] = "evil_mod.Model"
     torch.save(state, "evil.ckpt")
@@ -138,6 +139,7 @@ def readme_file(name: str) -> str:
     raise AssertionError(f"no example {name} in the README")
 
 
+@pytest.mark.long
 def test_readme_add_your_own_data_set(tmp_path, run_cli, capsys, monkeypatch):
     """The README's KMNIST file, as one module on the path, on KMNIST-shaped files: nothing in the app changes."""
     data = write_idx_dataset(tmp_path / "kdata", "KMNIST")
@@ -159,6 +161,7 @@ def test_readme_add_your_own_data_set(tmp_path, run_cli, capsys, monkeypatch):
     assert rows[0].startswith("file,predicted,p_o,p_ki") and len(rows) == 201
 
 
+@pytest.mark.long
 def test_readme_add_your_own_model(idx_root, tmp_path, run_cli, capsys, monkeypatch):
     (tmp_path / "cnn.py").write_text(readme_file("modules/cnn.py"))
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -241,6 +241,7 @@ def test_ddp_fast_path_shards_the_device_resident_data(idx_root, tmp_path):
     assert accs[0] == accs[1]
 
 
+@pytest.mark.long
 def test_readme_ddp_command_as_typed(idx_root, tmp_path):
     """The README's multi-GPU command (here two gloo processes on the CPU), progress bar and logger on."""
     args = ["fit", "--trainer.devices", "2", "--trainer.strategy", "ddp", "--data.data_dir", str(idx_root)]
