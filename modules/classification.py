@@ -40,7 +40,21 @@ class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
 
     def __init__(self, optimizer: torch.optim.Optimizer, total: int, warmup: int) -> None:
         self.total, self.warmup = max(1, total), warmup
+        self.planned = self.total  # this run's length as configured; a restored state brings the old run's
         super().__init__(optimizer)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        planned = self.planned
+        super().load_state_dict(state_dict)
+        self.planned = planned
+
+    def fit_to_run(self, epochs_done: int, max_epochs: int) -> None:
+        """After a resume, end the decay at this run's last step: ``--data.batch_size`` or
+        ``--trainer.max_epochs`` may differ from the run that wrote the checkpoint. Unchanged settings give the
+        same length, so an exact resume stays exact."""
+        if max_epochs > epochs_done > 0:
+            per_epoch = self.planned / max_epochs
+            self.total = max(1, round(self.last_epoch + (max_epochs - epochs_done) * per_epoch))
 
     def get_lr(self) -> list[float | torch.Tensor]:
         factor = warmup_cosine(max(self.last_epoch, 0), self.total, self.warmup)
@@ -164,6 +178,13 @@ class ClassificationModule(LightningModule):
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         return (p for p in self.parameters() if p.requires_grad)
+
+    def on_train_start(self) -> None:
+        trainer = self.trainer
+        if trainer.max_steps == -1 and trainer.max_epochs not in (None, -1):
+            for config in trainer.lr_scheduler_configs:
+                if isinstance(config.scheduler, WarmupCosineLR):
+                    config.scheduler.fit_to_run(trainer.current_epoch, trainer.max_epochs)
 
     def configure_optimizers(self):
         optimizer = adam(self.trainable_parameters(), self.hparams.lr)

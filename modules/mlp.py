@@ -143,6 +143,7 @@ class MLP(ClassificationModule):
     def on_train_start(self) -> None:
         """After a resume, match the restored optimizer to this run: a graph needs a learning rate and step
         counts on the device and ``capturable``; an eager run wants plain numbers."""
+        super().on_train_start()
         if self.automatic_optimization:
             return
         device = self.trainer.strategy.root_device

@@ -170,3 +170,25 @@ def test_readme_add_your_own_model(idx_root, tmp_path, run_cli, capsys, monkeypa
     capsys.readouterr()
     run_cli("test", "--ckpt_path", "best", "--model", "cnn.SmallCNN", "--data.data_dir", str(idx_root))
     assert "test/acc:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("batch_size", ["128", "32"])
+def test_a_resume_with_another_batch_size_or_more_epochs_still_decays_to_zero(idx_root, run_cli, mnist_run, batch_size):
+    first = torch.load(LAST, weights_only=True)
+    assert first["epoch"] == 0 and first["optimizer_states"][0]["param_groups"][0]["lr"] < 1e-9
+    run_cli(
+        "fit",
+        "--ckpt_path",
+        "last",
+        "--data.data_dir",
+        str(idx_root),
+        "--trainer.max_epochs",
+        "3",
+        "--data.batch_size",
+        batch_size,
+    )
+    state = torch.load(LAST, weights_only=True)
+    steps = -(-540 // int(batch_size))  # 600 training images less 10% validation, per epoch
+    assert state["epoch"] == 2 and state["global_step"] == first["global_step"] + 2 * steps
+    assert state["optimizer_states"][0]["param_groups"][0]["lr"] < 1e-9  # the decay ends with the run
+    assert state["lr_schedulers"][0]["total"] == first["global_step"] + 2 * steps
