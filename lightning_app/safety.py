@@ -28,10 +28,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            with tmp.open("wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
+            try:
+                with tmp.open("wb") as handle:
+                    torch.save(checkpoint, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as err:  # a full disk, a read-only or vanished folder
+                kept = " (the previous one is kept whole)" if path.exists() else ""
+                raise TrainingError(
+                    f"could not write the checkpoint {path} ({err.strerror or err}){kept}: free some space or "
+                    "make the folder writable, then go on with `fit --ckpt_path last`"
+                ) from err
             os.replace(tmp, path)
             for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed while writing
                 with contextlib.suppress(FileNotFoundError):

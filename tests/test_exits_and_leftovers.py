@@ -177,3 +177,24 @@ def test_ddp_predict_with_an_unreadable_file_ends_cleanly(idx_root, tmp_path):
     assert "Traceback" not in predict.stderr and "broken.png" in predict.stderr
     csv = Path(tmp_path / predict.stdout.split("predictions: ")[1].split()[0]).read_text().splitlines()[1:]
     assert sorted(Path(r.split(",")[0]).name for r in csv) == [f"digit{i}.png" for i in range(4)]
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_last_checkpoint(
+    idx_root, run_cli, mnist_run, capsys, monkeypatch
+):
+    import errno
+
+    last = mnist_run / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+
+    def disk_full(obj, handle):
+        handle.write(b"some bytes")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    err = one_line_error(
+        run_cli, capsys, "fit", "--ckpt_path", "last", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "2"
+    )
+    assert "No space left on device" in err and "go on with `fit --ckpt_path last`" in err
+    assert last.read_bytes() == before
+    assert not list(last.parent.glob("*.tmp"))
