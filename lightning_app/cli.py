@@ -60,6 +60,7 @@ class LessonCLI(LightningCLI):
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
         self.saved_run: SavedRun | None = None
         self.claimed: Path | None = None  # the run folder this process created
+        self.resumed_folder: Path | None = None  # the run folder a `fit --ckpt_path` came from
         no_exit = {"exit_on_error": False}  # errors come back as exceptions: main() prints them in one line
         try:
             super().__init__(
@@ -210,7 +211,7 @@ class LessonCLI(LightningCLI):
         if logger is not None and logger.name == AUTO:
             logger.name = name
         if self.subcommand == "fit" and self.saved_run is not None:
-            run = checkpoints.run_folder_of(self.saved_run.path, self.saved_run.state)
+            run = self.resumed_folder = checkpoints.run_folder_of(self.saved_run.path, self.saved_run.state)
             if run is not None and logger is not None and logger.get("version") is None:
                 logger.save_dir, logger.name, logger.version = str(run.parent.parent), run.parent.name, run.name
                 return
@@ -298,8 +299,8 @@ class LessonCLI(LightningCLI):
 
     def _config_filename(self) -> str:
         """``config.yaml``; a resumed run keeps it and writes ``config.resume-K.yaml`` beside it."""
-        run = checkpoints.run_folder_of(self.saved_run.path, self.saved_run.state) if self.saved_run else None
-        if self.subcommand != "fit" or run is None or not (run / "config.yaml").exists():
+        run = self.resumed_folder
+        if run is None or not (run / "config.yaml").exists():
             return "config.yaml"
         k = 1
         while (run / f"config.resume-{k}.yaml").exists():
@@ -374,18 +375,11 @@ def check_class_names(flags: argparse.Namespace) -> None:
     jsonargparse's own message for an unknown class lists every candidate type over many lines.
     """
     for flag, value, base in (("model", flags.model, ClassificationModule), ("data", flags.data, LightningDataModule)):
-        names = sorted(c.__name__ for c in subclasses(base) if c.__module__.split(".")[0] in ("modules", "datamodules"))
+        names = sorted(
+            c.__name__ for c in flag_hints.subclasses(base) if c.__module__.split(".")[0] in ("modules", "datamodules")
+        )
         if value and "." not in value and not value.startswith(("{", "[")) and value not in names:
             raise ModelError(f"unknown {flag} {value!r}: choose one of {', '.join(names)} (or give a full import path)")
-
-
-def subclasses(base: type) -> list[type]:
-    found, todo = [], [base]
-    while todo:
-        for cls in todo.pop().__subclasses__():
-            found.append(cls)
-            todo.append(cls)
-    return found
 
 
 def user_error(exc: BaseException) -> BaseException | None:

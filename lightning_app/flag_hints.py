@@ -28,12 +28,17 @@ def find_class(name: str | None, base: type, default: str) -> type | None:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError):
             return None
-    todo, found = [base], []
+    return next((cls for cls in subclasses(base) if cls.__name__ == name), None)
+
+
+def subclasses(base: type) -> list[type]:
+    """Every loaded subclass of ``base``, at any depth."""
+    found, todo = [], [base]
     while todo:
         for cls in todo.pop().__subclasses__():
             found.append(cls)
             todo.append(cls)
-    return next((cls for cls in found if cls.__name__ == name), None)
+    return found
 
 
 def sections(model: str | None, data: str | None, default_model: str, default_data: str) -> dict[str, list[str]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import write_idx_dataset
+from test_trust import python_cli
 
 from datamodules.base import readable_files
 from datamodules.image_io import list_image_files, read_grey
@@ -90,26 +91,8 @@ def test_sigterm_keeps_the_finished_epochs_and_exits_143(tmp_path):
     assert "Traceback" not in err
     epoch = torch.load(last, weights_only=True)["epoch"]
     assert 0 <= epoch < 99
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lightning_app",
-            "fit",
-            "--ckpt_path",
-            "last",
-            *args[1:5],
-            "--trainer.max_epochs",
-            str(epoch + 2),
-            "--data.download",
-            "false",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    more = ["--trainer.max_epochs", str(epoch + 2), "--data.download", "false"]
+    resumed = python_cli("fit", "--ckpt_path", "last", *args[1:5], *more, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert torch.load(last, weights_only=True)["epoch"] == epoch + 1
 
@@ -159,19 +142,12 @@ def test_predict_leaves_out_an_unreadable_file_with_a_warning(idx_root, run_cli,
 @pytest.mark.long
 def test_ddp_predict_with_an_unreadable_file_ends_cleanly(idx_root, tmp_path):
     folder = unreadable_among_readable(tmp_path / "mine", good=4)
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
-    base = [sys.executable, "-m", "lightning_app"]
     data = ["--data.data_dir", str(idx_root)]
-    fit = subprocess.run([*base, "fit", *data, "--trainer.max_epochs", "1"], cwd=tmp_path, env=env, timeout=300)
-    assert fit.returncode == 0
+    fit = python_cli("fit", *data, "--trainer.max_epochs", "1", cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr[-2000:]
     ddp = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
-    predict = subprocess.run(
-        [*base, "predict", "--ckpt_path", "last", *data, "--data.predict_path", str(folder), *ddp],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    predict = python_cli(
+        "predict", "--ckpt_path", "last", *data, "--data.predict_path", str(folder), *ddp, cwd=tmp_path
     )
     assert predict.returncode == 0, predict.stderr[-2000:]
     assert "Traceback" not in predict.stderr and "broken.png" in predict.stderr
