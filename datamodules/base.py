@@ -24,6 +24,9 @@ class ClassificationDataModule(LightningDataModule):
     """
 
     class_names: list[str]
+    # optimizer steps each loaded batch holds (set by the app's fast path); loaders of tensors load
+    # ``batch_size * steps_per_load`` samples at once, and evaluation loaders as many
+    steps_per_load: int = 1
 
     def __init__(
         self,
@@ -60,14 +63,25 @@ class ClassificationDataModule(LightningDataModule):
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def load_size(self) -> int:
+        """Samples per loaded batch of tensors: ``steps_per_load`` optimizer steps of ``batch_size``."""
+        return self.batch_size * max(1, int(self.steps_per_load))
+
     def make_loader(
-        self, dataset: Dataset | None, shuffle: bool, collate_fn: Callable | None = None, views: int = 1
+        self,
+        dataset: Dataset | None,
+        shuffle: bool,
+        collate_fn: Callable | None = None,
+        views: int = 1,
+        grouped: bool = False,
     ) -> DataLoader:
+        """A DataLoader; ``grouped`` (tensor data sets) loads ``load_size`` samples a batch."""
         if dataset is None:
             raise RuntimeError("setup() has not run for this stage")
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.load_size if grouped else self.batch_size,
             sampler=EpochShuffleSampler(dataset, self.seed, views=views) if shuffle else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

@@ -37,8 +37,8 @@ class IdxDataModule(ClassificationDataModule):
         num_workers: DataLoader worker processes (0 is fastest for in-memory tensors).
         download: fetch missing files with torchvision.
         predict_path: an image file or folder for ``predict`` (any size; made grey 28x28), default the test split.
-        on_device: keep each split normalised on the training device (GPU memory: 4 bytes a pixel, about 220 MB
-            for MNIST) and slice batches there, without a DataLoader; ``num_workers`` is then unused.
+        on_device: keep each split normalised on the training device (4 bytes a pixel, about 220 MB for MNIST)
+            and slice batches there, without a DataLoader; ``num_workers`` is then unused.
         max_pixels: the largest image ``predict`` decodes (checked in the file's header, before decoding).
     """
 
@@ -54,7 +54,7 @@ class IdxDataModule(ClassificationDataModule):
         num_workers: int = 0,
         download: bool = True,
         predict_path: str | None = None,
-        on_device: bool = False,
+        on_device: bool = True,
         max_pixels: int = MAX_PIXELS,
     ) -> None:
         super().__init__(batch_size, val_split, seed, num_workers, (0.5,), (0.5,), predict_path, max_pixels)
@@ -147,14 +147,14 @@ class IdxDataModule(ClassificationDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader | DeviceBatches:
         dataset: TensorBatchDataset | None = getattr(self, f"{split}_set")
         if not self.on_device or dataset is None:
-            return self.make_loader(dataset, shuffle=shuffle, collate_fn=keep_batch)
+            return self.make_loader(dataset, shuffle=shuffle, collate_fn=keep_batch, grouped=True)
         trainer = self.trainer
         device = trainer.strategy.root_device if trainer else torch.device("cpu")
         if (split, device) not in self._resident:  # decoded once, normalised once, on the device
             self._resident[split, device] = (self.normalize(dataset.images.to(device)), dataset.labels.to(device))
         images, labels = self._resident[split, device]
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
-        return DeviceBatches(images, labels, self.batch_size, shuffle, self.seed, rank, world)
+        return DeviceBatches(images, labels, self.load_size, shuffle, self.seed, rank, world)
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader("train", shuffle=True)
@@ -172,7 +172,7 @@ class IdxDataModule(ClassificationDataModule):
         if self.predict_path or not self.on_device:
             return super().predict_dataloader()
         self.predict_files = []
-        return self.make_loader(self.test_set, shuffle=False, collate_fn=keep_batch)
+        return self.make_loader(self.test_set, shuffle=False, collate_fn=keep_batch, grouped=True)
 
     def predict_reader(self) -> Callable[[Path], torch.Tensor]:
         return reader(grey=True, max_pixels=self.max_pixels)

@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, Pr
 from lightning.pytorch.plugins.io import CheckpointIO
 
 from lightning_app.callbacks import EpochTimer, MetricsJSON
+from lightning_app.fast_path import FastPath
 from lightning_app.predictions import PredictionWriter
 from lightning_app.progress import ThrottledProgressBar
 from lightning_app.safety import AtomicCheckpointIO, StopOnNonFiniteLoss
@@ -31,6 +32,9 @@ def section(base: type, default: type, help: str, **init_args: Any) -> dict[str,
 
 # name -> the base class a user may swap in, its default, and what it does
 CALLBACKS: dict[str, dict[str, Any]] = {
+    "fast_path": section(
+        FastPath, FastPath, "loads 16 optimizer steps' samples at once and steps without per-step hooks (null: off)"
+    ),
     "checkpoint": section(
         ModelCheckpoint,
         ModelCheckpoint,

@@ -30,6 +30,7 @@ from lightning_app import checkpoints, flag_hints, quiet, run_folders
 from lightning_app.app_callbacks import CALLBACKS, CHECKPOINT_IO
 from lightning_app.callbacks import monitoring_checkpoint, run_dir
 from lightning_app.contracts import ClassificationData, ClassificationModel
+from lightning_app.cuda_probe import skip_nvml_probe_without_driver
 from lightning_app.from_checkpoint import (
     SavedRun,
     data_settings_for,
@@ -97,8 +98,6 @@ class LessonCLI(LightningCLI):
             parser.add_subclass_arguments(spec["base"], key, required=False, fail_untyped=False, help=spec["help"])
         parser.set_defaults(
             {
-                "model": {"class_path": DEFAULT_MODEL},
-                "data": {"class_path": DEFAULT_DATA},
                 **{key: spec["default"] for key, spec in {**CALLBACKS, **CHECKPOINT_IO}.items()},
                 "trainer.max_epochs": 5,
                 "trainer.default_root_dir": "logs",  # where checkpoints go even with --trainer.logger false
@@ -121,7 +120,9 @@ class LessonCLI(LightningCLI):
         if isinstance(args, (dict, Namespace)):
             return super().parse_arguments(parser, args)
         flags = read_flags(sys.argv[1:] if args is None else args)
-        base = self._checkpoint_layer(flags.subcommand, flags.ckpt_path, flags) if flags.ckpt_path else None
+        base = self._checkpoint_layer(flags.subcommand, flags.ckpt_path, flags) if flags.ckpt_path else Namespace()
+        if flags.subcommand in SUBCOMMANDS:
+            self._default_classes(base, flags.subcommand)
         self.config = parser.parse_args(args, namespace=base)
         subcommand = self.config.get("subcommand")
         if subcommand is None or not self.config[subcommand].get("ckpt_path"):
@@ -140,6 +141,15 @@ class LessonCLI(LightningCLI):
             )
         explicit = self._explicit(parser, args, subcommand, section)
         self._report_model_flags(subcommand, dict(explicit.model.get("init_args") or {}), run)
+
+    @staticmethod
+    def _default_classes(base: Namespace, subcommand: str) -> None:
+        """The MLP on MNIST unless something names other classes: a layer under the configs and flags, not the
+        parser's defaults, from which jsonargparse would carry the MLP's settings into a ``--model`` chosen
+        instead (``--model Classifier`` would train with dropout 0, ``--data CatDogDataModule`` with batch 64)."""
+        for key, default in (("model", DEFAULT_MODEL), ("data", DEFAULT_DATA)):
+            if f"{subcommand}.{key}" not in base:
+                base[f"{subcommand}.{key}"] = Namespace(class_path=default)
 
     def _checkpoint_layer(self, subcommand: str, ckpt_path: str, flags: argparse.Namespace) -> Namespace:
         """The checkpoint's model class, and its data class and settings, as a config layer under the user's."""
@@ -410,6 +420,7 @@ def main() -> None:
     Set ``DLWP_DEBUG=1`` to see the full traceback and the library chatter the CLI otherwise filters.
     """
     quiet.install()
+    skip_nvml_probe_without_driver()
     try:
         check_class_names(read_flags(sys.argv[1:]))
         LessonCLI()

@@ -70,3 +70,19 @@ class FeatureCacheable(Protocol):
     def cache_features(
         self, extract: Callable[[torch.Tensor], torch.Tensor], device: torch.device, views: int = 1
     ) -> None: ...
+
+
+@runtime_checkable
+class FastTrainable(Protocol):
+    """A model that trains on the fast path: the FastPath callback sets ``fast_steps`` (a
+    ``modules.fast_steps.FastSteps``) and manual optimization; its ``training_step`` then makes those steps."""
+
+    fast_steps: Any
+
+
+@runtime_checkable
+class GroupedData(Protocol):
+    """A datamodule whose loaders of tensors can load ``steps_per_load`` optimizer steps of ``batch_size`` at once."""
+
+    batch_size: int
+    steps_per_load: int

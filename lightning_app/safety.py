@@ -62,14 +62,21 @@ class StopOnNonFiniteLoss(Callback):
         self._steps: list[int] = []  # the global step of each buffered loss
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is None:
-            return
-        if self._losses is None or self._losses.device != loss.device:
-            self._losses = torch.zeros(self.check_every, device=loss.device)
-        self._losses[len(self._steps)].copy_(loss.detach())
-        self._steps.append(trainer.global_step - 1)  # the step just done
-        if len(self._steps) == self.check_every:
+        """Buffer the batch's loss, or each step's on the fast path (``step_losses``: several per batch)."""
+        losses = outputs.get("step_losses") if isinstance(outputs, dict) else None
+        if losses is None:
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            if loss is None:
+                return
+            losses = loss.detach().reshape(1)
+        if len(self._steps) + len(losses) > self.check_every:
+            self._check(trainer)
+        size = max(self.check_every, len(losses))
+        if self._losses is None or self._losses.device != losses.device or len(self._losses) < size:
+            self._losses = torch.zeros(size, device=losses.device)
+        self._losses[len(self._steps) : len(self._steps) + len(losses)].copy_(losses)
+        self._steps += range(trainer.global_step - len(losses), trainer.global_step)  # the steps just done
+        if len(self._steps) >= self.check_every:
             self._check(trainer)
 
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:

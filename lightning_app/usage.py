@@ -13,7 +13,7 @@ subcommands:
   predict    class probabilities for the test split or --data.predict_path FILE_OR_FOLDER
 
 common options:
-  -c, --config NAME|FILE   a shipped config (mnist_mlp, fashion_classifier, catdog_transfer, fast) or a YAML file
+  -c, --config NAME|FILE   a shipped config (mnist_mlp, fashion_classifier, catdog_transfer) or a YAML file
   --model NAME             MLP (default), Classifier, TransferModel
   --data NAME              MNISTDataModule (default), FashionMNISTDataModule, CatDogDataModule
   --model.X, --data.X, --trainer.X   any setting; see `python -m lightning_app fit --help`

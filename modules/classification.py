@@ -12,9 +12,13 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from modules.errors import ModelError
+from modules.fast_steps import FastSteps
 from modules.weights import load_weights
 
 LR_SCHEDULES = ("cosine", "constant")
+# settings of earlier versions, still found in their checkpoints' hyperparameters, accepted and ignored: the fast
+# path they set is now the app's fast_path section, on by default
+RETIRED_SETTINGS = frozenset({"step_batch", "cuda_graph"})
 
 
 def adam(params: Iterator[nn.Parameter], lr: float) -> torch.optim.Adam:
@@ -83,6 +87,9 @@ class ClassificationModule(LightningModule):
     Logs ``{train,val,test}/loss`` and ``{train,val,test}/acc`` once per epoch from torchmetrics metrics;
     nothing is read back to the host on a training step.
 
+    Training runs Lightning's per-step path, or, when ``fast_steps`` is set (the app's FastSteps callback sets
+    it where it makes the same steps), the optimizer steps of :class:`~modules.fast_steps.FastSteps`.
+
     Args:
         num_classes: number of classes (linked from the datamodule by the CLI).
         lr: Adam's learning rate.
@@ -95,6 +102,7 @@ class ClassificationModule(LightningModule):
     """
 
     net: nn.Module
+    fast_steps: FastSteps | None = None
 
     def __init__(
         self,
@@ -104,15 +112,19 @@ class ClassificationModule(LightningModule):
         lr_schedule: str = "cosine",
         init_from: str | None = None,
         warmup: float = 0.0,
+        **retired: object,
     ) -> None:
         super().__init__()
+        unknown = sorted(set(retired) - RETIRED_SETTINGS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected settings: {', '.join(unknown)}")
         if not 0 <= warmup < 1:
             raise ModelError(f"warmup must be a fraction of the run in [0, 1), got {warmup}")
         if lr_schedule not in LR_SCHEDULES:
             raise ModelError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
         if lr <= 0:
             raise ModelError(f"lr must be positive, got {lr}")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=list(retired))
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
         self.criterion = nn.NLLLoss()
@@ -135,10 +147,14 @@ class ClassificationModule(LightningModule):
         x, y = batch
         log_probs = self(x)
         loss = self.criterion(log_probs, y)
-        getattr(self, f"{stage}_acc").update(log_probs.detach(), y)
-        # one value per sample: MeanMetric(nan_strategy="disable") ignores `weight=` (torchmetrics 1.9)
-        getattr(self, f"{stage}_loss").update(loss.detach().expand(len(y)))
+        self._update_metrics(stage, log_probs.detach(), y, loss.detach().expand(len(y)))
         return {"loss": loss, "preds": log_probs.detach().argmax(dim=1)}
+
+    def _update_metrics(self, stage: str, log_probs: torch.Tensor, y: torch.Tensor, losses: torch.Tensor) -> None:
+        """``losses``: each sample's batch loss (MeanMetric(nan_strategy="disable") ignores ``weight=``)."""
+        if len(y):
+            getattr(self, f"{stage}_acc").update(log_probs, y)
+            getattr(self, f"{stage}_loss").update(losses)
 
     def _log_epoch(self, stage: str) -> None:
         """Log ``{stage}/loss`` and ``{stage}/acc`` for the epoch (synced across processes), then reset.
@@ -152,8 +168,13 @@ class ClassificationModule(LightningModule):
                 self.log(f"{stage}/{name}", metric.compute(), on_step=False, on_epoch=True, prog_bar=stage != "train")
             metric.reset()
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")["loss"]
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor | dict[str, torch.Tensor]:
+        if self.fast_steps is None:
+            return self._step(batch, "train")["loss"]
+        x, y = batch
+        log_probs, labels, losses, step_losses = self.fast_steps.run(self, self.criterion, x, y)
+        self._update_metrics("train", log_probs, labels, losses)
+        return {"loss": step_losses.mean(), "step_losses": step_losses}  # each step's, for the NaN check
 
     def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         return self._step(batch, "val")
@@ -188,7 +209,10 @@ class ClassificationModule(LightningModule):
 
     def configure_optimizers(self):
         optimizer = adam(self.trainable_parameters(), self.hparams.lr)
-        steps = int(self.trainer.estimated_stepping_batches)
+        if self.fast_steps is not None:
+            steps = self.fast_steps.total_steps(self.trainer)
+        else:
+            steps = int(self.trainer.estimated_stepping_batches)
         schedule = lr_scheduler(optimizer, self.hparams.lr_schedule, steps, self.hparams.get("warmup", 0.0))
         if schedule is None:
             return optimizer

@@ -17,10 +17,9 @@ class Classifier(MLP):
         lr: float = 0.003,
         class_names: list[str] | None = None,
         lr_schedule: str = "cosine",
-        step_batch: int = 0,
-        cuda_graph: bool = False,
         init_from: str | None = None,
         warmup: float = 0.0,
+        **retired: object,
     ) -> None:
         super().__init__(
             hidden=[256, 128, 64] if hidden is None else hidden,
@@ -30,8 +29,7 @@ class Classifier(MLP):
             lr=lr,
             class_names=class_names,
             lr_schedule=lr_schedule,
-            step_batch=step_batch,
-            cuda_graph=cuda_graph,
             init_from=init_from,
             warmup=warmup,
+            **retired,
         )

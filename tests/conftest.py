@@ -167,7 +167,7 @@ class PoisonAfter(Callback):
 class KillAt(Callback):
     """SIGKILLs its own process in the middle of epoch ``epoch``, as a crash or an OOM killer would."""
 
-    def __init__(self, epoch: int = 1, batch: int = 4) -> None:
+    def __init__(self, epoch: int = 1, batch: int = 2) -> None:
         self.epoch, self.batch = epoch, batch
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
@@ -214,8 +214,11 @@ class RecordLosses(Callback):
         self.losses.append(outputs["loss"].detach().clone())
 
 
-def fit_tiny_mnist(data_dir: Path, accelerator: str, epochs: int, make_model, **data_kwargs):
-    """Fit ``make_model()`` (seeded) on the tiny MNIST (540 training samples, batches of 64 unless given).
+def fit_tiny_mnist(
+    data_dir: Path, accelerator: str, epochs: int, make_model, callbacks=(), trainer_kwargs=None, **data_kwargs
+):
+    """Fit ``make_model()`` (seeded) on the tiny MNIST (540 training samples, batches of 64 unless given), on
+    Lightning's per-step path unless ``callbacks`` holds the app's FastPath.
 
     Returns the per-batch training losses (on the CPU) and the trainer."""
     import torch
@@ -230,11 +233,12 @@ def fit_tiny_mnist(data_dir: Path, accelerator: str, epochs: int, make_model, **
         accelerator=accelerator,
         devices=1,
         max_epochs=epochs,
-        callbacks=[record],
+        callbacks=[record, *callbacks],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
+        **(trainer_kwargs or {}),
     )
     trainer.fit(model, MNISTDataModule(data_dir=str(data_dir), **{"batch_size": 64, **data_kwargs}))
     return torch.stack(record.losses).cpu(), trainer

@@ -192,3 +192,22 @@ def test_a_resume_with_another_batch_size_or_more_epochs_still_decays_to_zero(id
     assert state["epoch"] == 2 and state["global_step"] == first["global_step"] + 2 * steps
     assert state["optimizer_states"][0]["param_groups"][0]["lr"] < 1e-9  # the decay ends with the run
     assert state["lr_schedulers"][0]["total"] == first["global_step"] + 2 * steps
+
+
+def test_a_checkpoint_from_before_the_fast_path_section_still_tests(idx_root, run_cli, mnist_run, capsys):
+    """Runs saved when the fast path was a model setting (``step_batch``, ``cuda_graph``) still load."""
+    state = torch.load(LAST, weights_only=True)
+    state["hyper_parameters"].update(step_batch=64, cuda_graph=True)
+    torch.save(state, "old.ckpt")
+    run_cli("test", "--ckpt_path", "old.ckpt", "--data.data_dir", str(idx_root))
+    assert "test/acc: " in capsys.readouterr().out
+
+
+def test_a_chosen_class_gets_its_own_defaults_not_the_mlps(run_cli, capsys):
+    """jsonargparse carries a default class's settings into another class chosen instead; the app's defaults are
+    a layer under the flags, so ``--model Classifier`` keeps its dropout 0.2 and warm-up 0."""
+    with pytest.raises(SystemExit):
+        run_cli("fit", "--model", "Classifier", "--data", "CatDogDataModule", "--print_config")
+    out = capsys.readouterr().out
+    assert "dropout: 0.2" in out and "warmup: 0.0" in out
+    assert "batch_size: 32" in out and "num_workers: 2" in out  # CatDogDataModule's, not MNIST's 64 and 0

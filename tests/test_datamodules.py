@@ -27,7 +27,8 @@ def test_split_is_disjoint_complete_and_repeatable(idx_root):
 
 
 def test_batches_are_uint8_indexed_then_normalised(idx_root):
-    dm = make(idx_root, batch_size=32)
+    """Off the device (``on_device: false``), batches travel as bytes and are normalised where they land."""
+    dm = make(idx_root, batch_size=32, on_device=False)
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (32, 1, 28, 28) and x.dtype == torch.uint8 and y.dtype == torch.long
     x_norm, y_after = dm.on_after_batch_transfer((x, y), 0)

@@ -1,12 +1,19 @@
-"""The fast paths compute what the plain ones do (their timing is for benchmarks/, not tests)."""
+"""The fast path makes the per-step path's optimizer steps (its timing is for benchmarks/, not tests)."""
 
+import pytest
 import torch
 from conftest import fit_tiny_mnist, train_losses
+from lightning.pytorch import Callback
 from torch import nn
 
 from datamodules import MNISTDataModule
 from datamodules.device_batches import DeviceBatches
-from modules import MLP
+from lightning_app.fast_path import FastPath
+from modules import MLP, Classifier
+
+
+def weights(trainer) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in trainer.lightning_module.parameters()]
 
 
 def test_epoch_metrics_equal_a_plain_computation(idx_root):
@@ -28,7 +35,7 @@ def test_epoch_metrics_equal_a_plain_computation(idx_root):
 
 
 def test_batched_indexing_gives_the_samples_of_a_per_sample_loader(idx_root):
-    dm = MNISTDataModule(data_dir=str(idx_root), batch_size=16)
+    dm = MNISTDataModule(data_dir=str(idx_root), batch_size=16, on_device=False)
     dm.setup("fit")
     x, y = next(iter(dm.val_dataloader()))
     for i in range(16):
@@ -38,7 +45,7 @@ def test_batched_indexing_gives_the_samples_of_a_per_sample_loader(idx_root):
 
 def test_on_device_batches_train_exactly_like_the_dataloader(idx_root):
     """Same order (seed + epoch), same samples, same normalisation: the same loss at every step."""
-    loader = train_losses(idx_root, "cpu", 2, lambda: MLP(lr_schedule="constant"))
+    loader = train_losses(idx_root, "cpu", 2, lambda: MLP(lr_schedule="constant"), on_device=False)
     resident = train_losses(idx_root, "cpu", 2, lambda: MLP(lr_schedule="constant"), on_device=True)
     assert len(resident) == len(loader) == 2 * 9
     torch.testing.assert_close(resident, loader)
@@ -57,20 +64,55 @@ def test_device_batches_shard_like_a_distributed_sampler():
     assert torch.cat([y for _, y in order]).tolist() == list(order.sampler)  # the DataLoader path's order
 
 
-def test_cuda_graph_off_a_gpu_runs_the_same_steps_eagerly_without_a_warning(idx_root, recwarn):
-    eager = train_losses(idx_root, "cpu", 2, lambda: MLP(), on_device=True)
-    manual = train_losses(idx_root, "cpu", 2, lambda: MLP(cuda_graph=True), on_device=True)
-    torch.testing.assert_close(manual, eager)
-    assert not [w for w in recwarn if "cuda_graph" in str(w.message)]  # nothing a CPU user could act on
-
-
-def test_step_batch_makes_the_lesson_steps_from_larger_loaded_batches(idx_root):
-    """Batches of 128 split into steps of 64 train exactly as batches of 64: same order, same updates, and the
-    same cosine schedule (540 samples: 4 x 2 + 1 steps an epoch, where Lightning counts 5 loaded batches)."""
-    _, plain = fit_tiny_mnist(idx_root, "cpu", 2, lambda: MLP())
-    _, split = fit_tiny_mnist(idx_root, "cpu", 2, lambda: MLP(step_batch=64), batch_size=128, on_device=True)
-    assert split.global_step == plain.global_step == 2 * 9  # optimizer steps, as Lightning counts them
+@pytest.mark.parametrize(
+    ("make_model", "on_device", "trainer_kwargs"),
+    [
+        (MLP, True, {}),  # the defaults: warm-up and cosine schedule, data on the device
+        (Classifier, True, {}),  # dropout: the same random masks, step by step
+        (MLP, False, {"gradient_clip_val": 0.05}),  # a DataLoader, and clipping (by norm) on the fast path
+        (MLP, True, {"gradient_clip_val": 0.001, "gradient_clip_algorithm": "value"}),
+    ],
+)
+def test_the_fast_path_makes_the_per_step_paths_steps(idx_root, make_model, on_device, trainer_kwargs):
+    """540 samples, steps of 64: loaded batches of 4 steps (256, 256, 28 samples) make the 9 steps a epoch of
+    the per-step path: the same weights, step count, schedule and epoch metrics after 3 epochs."""
+    data = {"on_device": on_device}
+    _, plain = fit_tiny_mnist(idx_root, "cpu", 3, make_model, trainer_kwargs=trainer_kwargs, **data)
+    _, fast = fit_tiny_mnist(idx_root, "cpu", 3, make_model, [FastPath(4)], trainer_kwargs, **data)
+    assert fast.lightning_module.fast_steps is not None and plain.lightning_module.fast_steps is None
+    assert fast.global_step == plain.global_step == 3 * 9
+    for a, b in zip(weights(fast), weights(plain), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert fast.optimizers[0].param_groups[0]["lr"] == plain.optimizers[0].param_groups[0]["lr"]
     for key in ("train/loss", "train/acc", "val/loss", "val/acc"):
-        torch.testing.assert_close(split.callback_metrics[key], plain.callback_metrics[key])
-    for a, b in zip(split.lightning_module.parameters(), plain.lightning_module.parameters(), strict=True):
-        torch.testing.assert_close(a, b)
+        torch.testing.assert_close(fast.callback_metrics[key], plain.callback_metrics[key])
+
+
+def test_max_steps_counts_optimizer_steps_on_the_fast_path(idx_root):
+    _, plain = fit_tiny_mnist(idx_root, "cpu", 3, MLP, trainer_kwargs={"max_steps": 6})
+    _, fast = fit_tiny_mnist(idx_root, "cpu", 3, MLP, [FastPath(4)], {"max_steps": 6})
+    assert fast.global_step == plain.global_step == 6
+    for a, b in zip(weights(fast), weights(plain), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+class GradientWatcher(Callback):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_after_backward(self, trainer, pl_module) -> None:
+        self.calls += 1
+
+
+def test_a_callback_with_a_per_step_hook_gets_the_per_step_path(idx_root, caplog):
+    watcher = GradientWatcher()
+    _, trainer = fit_tiny_mnist(idx_root, "cpu", 1, MLP, [FastPath(4), watcher])
+    assert trainer.lightning_module.fast_steps is None and trainer.lightning_module.automatic_optimization
+    assert watcher.calls == trainer.global_step == 9  # its hook ran at every optimizer step
+    assert "fast path off: the callback GradientWatcher has on_after_backward" in caplog.text
+
+
+def test_accumulation_gets_the_per_step_path(idx_root, caplog):
+    _, trainer = fit_tiny_mnist(idx_root, "cpu", 1, MLP, [FastPath(4)], {"accumulate_grad_batches": 2})
+    assert trainer.lightning_module.fast_steps is None and trainer.global_step == 5
+    assert "fast path off: --trainer.accumulate_grad_batches 2" in caplog.text

@@ -3,6 +3,7 @@
 import json
 import os
 import pickle
+import shutil
 import signal
 import struct
 import subprocess
@@ -161,19 +162,22 @@ def python_cli(*args: str, cwd: Path, env_extra: dict | None = None) -> subproce
 
 @pytest.mark.long
 def test_sigkill_mid_epoch_then_resume_ends_like_an_uninterrupted_run(idx_root, tmp_path):
+    """Killed in epoch 1 on the fast path (loaded batches of 2 steps), resumed from last.ckpt: it ends with the
+    weights of an uninterrupted run on Lightning's per-step path."""
     common = ["fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "3", "--trainer.deterministic", "true"]
-    killed = python_cli(*common, "--trainer.callbacks", "conftest.KillAt", cwd=tmp_path)
+    fast = ["--fast_path.steps_per_load", "2"]
+    killed = python_cli(*common, *fast, "--trainer.callbacks", "conftest.KillAt", cwd=tmp_path)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     last = tmp_path / "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
     assert torch.load(last, weights_only=True)["epoch"] == 0  # epoch 1 was under way
     assert not [p for p in last.parent.iterdir() if p.name.startswith(".")]  # no temporary file left
-    resumed = python_cli(*common, "--ckpt_path", str(last), cwd=tmp_path)
+    resumed = python_cli(*common, *fast, "--ckpt_path", str(last), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    straight = python_cli(*common, cwd=tmp_path)
+    straight = python_cli(*common, "--fast_path", "null", cwd=tmp_path)
     assert straight.returncode == 0, straight.stderr[-2000:]
     a = torch.load(last, weights_only=True)
     b = torch.load(tmp_path / "logs/MLP-MNIST/version_1/checkpoints/last.ckpt", weights_only=True)
-    assert a["epoch"] == b["epoch"] == 2
+    assert a["epoch"] == b["epoch"] == 2 and a["global_step"] == b["global_step"] == 3 * 9
     for key, value in b["state_dict"].items():
         torch.testing.assert_close(a["state_dict"][key], value, rtol=0, atol=1e-6)
     metrics = [json.loads((tmp_path / f"logs/MLP-MNIST/version_{v}/metrics.json").read_text()) for v in (0, 1)]
@@ -229,14 +233,18 @@ def test_ddp_on_cpu_two_processes(idx_root, tmp_path):
 
 @pytest.mark.long
 def test_ddp_fast_path_shards_the_device_resident_data(idx_root, tmp_path):
-    """-c fast under two gloo processes: each rank slices its own half of the resident data, steps stay in sync."""
-    common = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "1", "-c", "fast", "--data.batch_size", "128"]
+    """The fast path under two gloo processes: each rank slices its own half of the resident data, steps stay in
+    sync, and the weights are those of the per-step path (``--fast_path null``) under DDP."""
+    common = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "2", "--fast_path.steps_per_load", "2"]
     fit, seen, weights = ddp_fit_recording(tmp_path, common)
-    assert "cuda_graph" not in fit.stderr  # off a GPU the same steps run eagerly: nothing to act on
-    assert len(seen[0]) == len(seen[1]) == 270 and set(seen[0]).isdisjoint(seen[1])  # 540 training samples
+    assert "fast path off" not in fit.stdout + fit.stderr
+    assert len(seen[0]) == len(seen[1]) == 2 * 270 and set(seen[0][:270]).isdisjoint(seen[1][:270])  # 540 samples
     assert weights[0] == weights[1]  # gradients all-reduced at every split step: the replicas stay equal
     ckpt = tmp_path / "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
-    assert torch.load(ckpt, weights_only=True)["global_step"] == 5  # 270 per rank: 128 + 128 + 14, in steps of 64
+    assert torch.load(ckpt, weights_only=True)["global_step"] == 2 * 5  # 270 per rank: 4 x 64 + 14
+    shutil.rmtree(tmp_path / "logs")
+    _, _, per_step = ddp_fit_recording(tmp_path, [*common, "--fast_path", "null"])
+    assert per_step[0] == weights[0]
     accs = val_accs_ddp_and_one(ckpt, common, tmp_path)
     assert accs[0] == accs[1]
 
