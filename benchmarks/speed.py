@@ -2,22 +2,25 @@
 
   (a) the lesson's loop: torchvision dataset with ToTensor/Normalize through a DataLoader, loss.item() per step
   (b) a hand-written loop over one pre-normalised tensor, batches by indexing (the floor for eager PyTorch)
-  (c) this app's ``fit``, run as ``python -m lightning_app fit`` with its default logging, checkpointing and
-      progress bar (constant learning rate here, as in (a) and (b)); variants: ``app`` (the defaults),
-      ``on_device`` (``--data.on_device true``) and, on a GPU, ``fast`` (on_device, 16 steps' samples loaded
-      at once, ``--model.step_batch`` steps of the same batch size, each replayed from a CUDA graph)
+  (c) this app's ``fit``, run as ``python -m lightning_app fit`` (MNIST) and ``fit -c fashion_classifier``
+      with everything as shipped (logging, checkpointing, progress bar, the warm-up and cosine schedule);
+      variants: ``app`` (the defaults: the fast path) and ``per_step`` (``--fast_path null``: Lightning's
+      per-step path, the same optimizer steps)
 
-Each epoch is training plus a validation pass over the held-out 10%. Reported: median seconds per epoch
-after the first (warm-up) epoch, training samples per second, final test accuracy, and c/a and c/b.
+(b) runs without the variable importing Lightning sets (``PYTORCH_NVML_BASED_CUDA_CHECK``), as a script that
+uses PyTorch alone would; see lightning_app/host_tuning.py. Each epoch is training plus a validation pass over the
+held-out 10%. Reported per run: median seconds per epoch after the first (warm-up) epoch, training samples per
+second, final test accuracy, and c/b; with ``--runs N``, min/median/max over the runs at the end.
 The transfer task compares FeatureCache (cached backbone features) with recomputing them every epoch.
 
-    python benchmarks/speed.py --data-root ../shared/datasets --epochs 4
+    python benchmarks/speed.py --data-root ../shared/datasets --epochs 4 --runs 3 --lesson-epochs 0
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -37,30 +40,34 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from datamodules import FashionMNISTDataModule, MNISTDataModule  # noqa: E402
+from lightning_app.host_tuning import VARIABLE  # noqa: E402, F401 - documents which variable (b) runs without
 from modules.classification import adam  # noqa: E402
 from modules.mlp import fully_connected  # noqa: E402
 
-TASKS = {
-    "mnist": ("MLP", MNISTDataModule, datasets.MNIST, [128, 64], 0.0),
-    "fashion": ("Classifier", FashionMNISTDataModule, datasets.FashionMNIST, [256, 128, 64], 0.2),
+TASKS = {  # model name, datamodule, torchvision dataset, hidden sizes, dropout, the app's own arguments
+    "mnist": ("MLP", MNISTDataModule, datasets.MNIST, [128, 64], 0.0, []),
+    "fashion": (
+        "Classifier",
+        FashionMNISTDataModule,
+        datasets.FashionMNIST,
+        [256, 128, 64],
+        0.2,
+        ["-c", "fashion_classifier"],
+    ),
 }
 LR = 0.003
-GROUP = 16  # the fast path loads this many steps' samples at once
+VARIANTS = {"app": [], "per_step": ["--fast_path", "null"]}
 
 
-def variant_args(name: str, batch: int) -> list[str]:
-    """(c)'s options: ``app`` the defaults; ``on_device`` keeps the data on the device; ``fast`` also loads
-    GROUP x batch samples at once, steps on ``batch`` of them, and replays each step from a CUDA graph."""
-    args = {
-        "app": [],
-        "on_device": ["--data.on_device", "true"],
-        "fast": ["--data.on_device", "true", "--data.batch_size", str(GROUP * batch)]
-        + ["--model.step_batch", str(batch), "--model.cuda_graph", "true"],
-    }
-    return args[name]
+def plain_pytorch_env() -> dict[str, str | None]:
+    """Remove the variable ``import lightning`` sets, as in a process that never imported it; returns it."""
+    return {"PYTORCH_NVML_BASED_CUDA_CHECK": os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)}
 
 
-VARIANTS = ("app", "on_device", "fast")
+def restore_env(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is not None:
+            os.environ[key] = value
 
 
 def lesson_loop(data_dir: Path, dm_class, ds_class, hidden, dropout, epochs: int, device, batch: int) -> dict:
@@ -163,19 +170,101 @@ def median_after_warmup(times: list[float]) -> float:
     return statistics.median(times[1:] if len(times) > 1 else times)
 
 
+def spread(values: list[float]) -> str:
+    """min / median / max."""
+    return f"{min(values):.3f} / {statistics.median(values):.3f} / {max(values):.3f}"
+
+
+def transfer_task(opts, workdir: Path, accelerator: str, results: dict, emit) -> None:
+    photos = opts.data_root / "cats_dogs" / "train"
+    if not photos.is_dir():
+        print(f"skipping transfer: {photos} not found")
+        return
+    common = ["-c", "catdog_transfer", "--data.data_dir", str(photos), "--trainer.max_epochs", str(opts.epochs)]
+    common += ["--trainer.accelerator", accelerator]
+    cached = app_fit(common, workdir)
+    recomputed = app_fit([*common, "--trainer.callbacks", "null"], workdir)
+    results["tasks"]["transfer"] = {"cached": cached, "recomputed": recomputed}
+    for name, r in (("cached features", cached), ("recomputed (augmented)", recomputed)):
+        emit(
+            f"| transfer, efficientnet_lite0 | {name} | {median_after_warmup(r['epoch_s']):.2f} | - | "
+            f"{r['test_acc']:.4f} | whole fit {r['wall_s']:.0f} s |"
+        )
+
+
+def small_task(task: str, run: int, opts, workdir: Path, device, accelerator: str, results: dict, emit) -> None:
+    model, dm_class, ds_class, hidden, dropout, app_args = TASKS[task]
+    data_dir = workdir / "data"
+    source = opts.data_root / ds_class.__name__
+    if not source.is_dir():
+        print(f"skipping {task}: {source} not found")
+        return
+    if not (data_dir / ds_class.__name__).exists():
+        shutil.copytree(source, data_dir / ds_class.__name__)
+    dm_class(data_dir=str(data_dir)).prepare_data()  # extract once, outside the timings
+    batch = opts.batch_size
+    lesson_epochs = opts.epochs if opts.lesson_epochs is None else opts.lesson_epochs
+    out = results["tasks"].setdefault(task, {"batch_size": batch, "runs": []})
+    this: dict = {}
+    out["runs"].append(this)
+    saved = plain_pytorch_env()
+    try:
+        a = (
+            lesson_loop(data_dir, dm_class, ds_class, hidden, dropout, lesson_epochs, device, batch)
+            if lesson_epochs
+            else None
+        )
+        b = tensor_loop(data_dir, dm_class, hidden, dropout, opts.epochs, device, batch)
+    finally:
+        restore_env(saved)
+    this.update(a_lesson=a, b_tensor=b)
+    common = [*app_args, "--data.data_dir", str(data_dir), "--data.batch_size", str(batch)]
+    common += ["--trainer.max_epochs", str(opts.epochs), "--trainer.accelerator", accelerator]
+    ma = median_after_warmup(a["epoch_s"]) if a else float("nan")
+    mb = median_after_warmup(b["epoch_s"])
+    n = b["train_samples"]
+    label = f"{task} {model}, batch {batch}, run {run}"
+    for name, r, m in (("(a) lesson loop", a, ma), ("(b) tensor loop", b, mb))[0 if a else 1 :]:
+        emit(f"| {label} | {name} | {m:.3f} | {n / m:,.0f} | {r['test_acc']:.4f} | |")
+    for name in opts.variants:
+        r = this[f"c_{name}"] = app_fit([*common, *VARIANTS[name]], workdir)
+        mc = median_after_warmup(r["epoch_s"])
+        r["c_over_b"] = mc / mb
+        note = f"c/b = {mc / mb:.2f}" + (f", c/a = {mc / ma:.2f}" if a else "") + f", whole fit {r['wall_s']:.1f} s"
+        emit(f"| {label} | (c) app fit, {name} | {mc:.3f} | {n / mc:,.0f} | {r['test_acc']:.4f} | {note} |")
+
+
+def summary(results: dict, variants: list[str]) -> None:
+    """min / median / max over the runs: s/epoch of (b) and each (c), c/b, test accuracy."""
+    print("\n| task | pipeline | s/epoch (min / med / max) | c/b (min / med / max) | test acc (min / med / max) |")
+    print("| --- | --- | --- | --- | --- |")
+    for task, out in results["tasks"].items():
+        runs = out.get("runs") if isinstance(out, dict) else None
+        if not runs:
+            continue
+        b = [median_after_warmup(r["b_tensor"]["epoch_s"]) for r in runs]
+        acc = [r["b_tensor"]["test_acc"] for r in runs]
+        print(f"| {task} | (b) tensor loop | {spread(b)} | | {spread(acc)} |")
+        for name in variants:
+            c = [median_after_warmup(r[f"c_{name}"]["epoch_s"]) for r in runs]
+            ratio = [r[f"c_{name}"]["c_over_b"] for r in runs]
+            acc = [r[f"c_{name}"]["test_acc"] for r in runs]
+            print(f"| {task} | (c) {name} | {spread(c)} | {spread(ratio)} | {spread(acc)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "datasets")
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=1, help="repeat every pipeline this many times")
     parser.add_argument("--lesson-epochs", type=int, help="epochs of (a), the slow one (default: --epochs; 0 skips it)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--variants", nargs="+", default=None, help=f"of (c), among {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--tasks", nargs="+", default=["mnist", "fashion", "transfer"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "logs" / "benchmarks" / "speed.json")
     opts = parser.parse_args()
     device = torch.device(opts.device)
-    variants = opts.variants or list(VARIANTS)
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     workdir = Path(tempfile.mkdtemp(prefix="dlwp-bench-"))
     results = {
@@ -198,74 +287,14 @@ def main() -> None:
         print(row, flush=True)
         opts.out.write_text(json.dumps(results, indent=2))
 
-    for task in opts.tasks:
-        if task == "transfer":
-            photos = opts.data_root / "cats_dogs" / "train"
-            if not photos.is_dir():
-                print(f"skipping transfer: {photos} not found")
+    for run in range(1, opts.runs + 1):
+        for task in opts.tasks:
+            if task == "transfer":
+                if run == 1:
+                    transfer_task(opts, workdir, accelerator, results, emit)
                 continue
-            common = [
-                "-c",
-                "catdog_transfer",
-                "--data.data_dir",
-                str(photos),
-                "--trainer.max_epochs",
-                str(opts.epochs),
-                "--trainer.accelerator",
-                accelerator,
-            ]
-            cached = app_fit(common, workdir)
-            recomputed = app_fit([*common, "--trainer.callbacks", "null"], workdir)
-            results["tasks"]["transfer"] = {"cached": cached, "recomputed": recomputed}
-            for name, r in (("cached features", cached), ("recomputed (augmented)", recomputed)):
-                emit(
-                    f"| transfer, efficientnet_lite0 | {name} | {median_after_warmup(r['epoch_s']):.2f} | - | "
-                    f"{r['test_acc']:.4f} | whole fit {r['wall_s']:.0f} s |"
-                )
-            continue
-        model, dm_class, ds_class, hidden, dropout = TASKS[task]
-        data_dir = workdir / "data"
-        source = opts.data_root / ds_class.__name__
-        if not source.is_dir():
-            print(f"skipping {task}: {source} not found")
-            continue
-        if not (data_dir / ds_class.__name__).exists():
-            shutil.copytree(source, data_dir / ds_class.__name__)
-        dm_class(data_dir=str(data_dir)).prepare_data()  # extract once, outside the timings
-        batch = opts.batch_size
-        lesson_epochs = opts.epochs if opts.lesson_epochs is None else opts.lesson_epochs
-        a = None
-        if lesson_epochs:
-            a = lesson_loop(data_dir, dm_class, ds_class, hidden, dropout, lesson_epochs, device, batch)
-        b = tensor_loop(data_dir, dm_class, hidden, dropout, opts.epochs, device, batch)
-        common = [
-            "--model",
-            model,
-            "--data",
-            dm_class.__name__,
-            "--data.data_dir",
-            str(data_dir),
-            "--data.batch_size",
-            str(batch),
-            "--trainer.max_epochs",
-            str(opts.epochs),
-            "--model.lr_schedule",
-            "constant",
-            "--trainer.accelerator",
-            accelerator,
-        ]
-        results["tasks"][task] = {"batch_size": batch, "a_lesson": a, "b_tensor": b}
-        ma = median_after_warmup(a["epoch_s"]) if a else float("nan")
-        mb = median_after_warmup(b["epoch_s"])
-        n = b["train_samples"]
-        label = f"{task} {model}, batch {batch}"
-        for name, r, m in (("(a) lesson loop", a, ma), ("(b) tensor loop", b, mb))[0 if a else 1 :]:
-            emit(f"| {label} | {name} | {m:.3f} | {n / m:,.0f} | {r['test_acc']:.4f} | |")
-        for name in variants:
-            r = results["tasks"][task][f"c_{name}"] = app_fit([*common, *variant_args(name, batch)], workdir)
-            mc = median_after_warmup(r["epoch_s"])
-            note = f"c/a = {mc / ma:.2f}, c/b = {mc / mb:.2f}, b/c = {mb / mc:.2f}"
-            emit(f"| {label} | (c) app fit, {name} | {mc:.3f} | {n / mc:,.0f} | {r['test_acc']:.4f} | {note} |")
+            small_task(task, run, opts, workdir, device, accelerator, results, emit)
+    summary(results, opts.variants)
     opts.out.write_text(json.dumps(results, indent=2))
     print(f"\nraw numbers: {opts.out}")
 

@@ -10,9 +10,10 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.device_batches import DeviceBatches
 from datamodules.errors import DataError
 from datamodules.image_io import MAX_PIXELS, ImageFileDataset, list_image_files, reader
-from datamodules.tensor_dataset import EpochShuffleSampler
+from datamodules.tensor_dataset import EpochShuffleSampler, TensorBatchDataset
 
 
 class ClassificationDataModule(LightningDataModule):
@@ -56,6 +57,7 @@ class ClassificationDataModule(LightningDataModule):
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._resident: dict[tuple[str, torch.device], tuple[torch.Tensor, torch.Tensor, TensorBatchDataset]] = {}
         self.predict_path = predict_path
         self.predict_files: list[Path] = []
 
@@ -88,6 +90,23 @@ class ClassificationDataModule(LightningDataModule):
             collate_fn=collate_fn,
             pin_memory=torch.cuda.is_available(),
         )
+
+    def resident_loader(self, name: str, dataset: TensorBatchDataset, shuffle: bool, views: int = 1) -> DeviceBatches:
+        """Batches sliced from ``dataset`` kept on the training device: uint8 images normalised there once,
+        float tensors (features) as they are; ``load_size`` samples a batch, each rank its own shard."""
+        trainer = self.trainer
+        device = trainer.strategy.root_device if trainer else torch.device("cpu")
+        kept = self._resident.get((name, device))
+        if kept is None or kept[2] is not dataset:
+            images = dataset.images.to(device)
+            self._resident[name, device] = (
+                self.normalize(images) if images.dtype == torch.uint8 else images,
+                dataset.labels.to(device),
+                dataset,
+            )
+        images, labels, _ = self._resident[name, device]
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        return DeviceBatches(images, labels, self.load_size, shuffle, self.seed, rank, world, views)
 
     def predict_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """How a user's image file becomes a network input (before normalisation)."""

@@ -18,7 +18,8 @@ class DeviceBatches:
     the device tensors, so a step neither copies from the host nor waits for it. Lightning calls
     ``sampler.set_epoch`` each epoch (``sampler`` is None without shuffling). Under DDP each process takes
     every ``world_size``-th sample of the order, padded like ``DistributedSampler`` so that all processes run
-    the same number of steps.
+    the same number of steps. With ``views`` > 1 the tensors hold that many copies (cached augmented views) and
+    epoch ``e`` reads view ``e % views``, as with :class:`EpochShuffleSampler`.
     """
 
     batch_sampler = None  # read by Lightning as on a DataLoader
@@ -32,14 +33,15 @@ class DeviceBatches:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        views: int = 1,
     ) -> None:
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images, self.labels = images, labels
         self.batch_size = batch_size
         self.rank, self.world_size = rank, world_size
-        self.sampler = EpochShuffleSampler(images, seed) if shuffle else None
-        self.samples = math.ceil(len(images) / world_size)
+        self.sampler = EpochShuffleSampler(images, seed, views=views) if shuffle else None
+        self.samples = math.ceil(len(images) // views / world_size)
 
     def __len__(self) -> int:
         return math.ceil(self.samples / self.batch_size)
@@ -50,8 +52,8 @@ class DeviceBatches:
         return [self.batch_size] * full + ([rest] if rest else [])
 
     def _order(self) -> torch.Tensor:
-        n = len(self.images)
-        order = self.sampler.order() if self.sampler is not None else torch.arange(n)
+        order = self.sampler.order() if self.sampler is not None else torch.arange(len(self.images))
+        n = len(order)
         padded = self.samples * self.world_size
         if padded > n:
             order = torch.cat([order, order[: padded - n]])

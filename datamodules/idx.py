@@ -62,7 +62,6 @@ class IdxDataModule(ClassificationDataModule):
         self.data_dir = data_dir
         self.download = download
         self.on_device = on_device
-        self._resident: dict[tuple[str, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
         self.train_set: TensorBatchDataset | None = None
         self.val_set: TensorBatchDataset | None = None
         self.test_set: TensorBatchDataset | None = None
@@ -148,13 +147,7 @@ class IdxDataModule(ClassificationDataModule):
         dataset: TensorBatchDataset | None = getattr(self, f"{split}_set")
         if not self.on_device or dataset is None:
             return self.make_loader(dataset, shuffle=shuffle, collate_fn=keep_batch, grouped=True)
-        trainer = self.trainer
-        device = trainer.strategy.root_device if trainer else torch.device("cpu")
-        if (split, device) not in self._resident:  # decoded once, normalised once, on the device
-            self._resident[split, device] = (self.normalize(dataset.images.to(device)), dataset.labels.to(device))
-        images, labels = self._resident[split, device]
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
-        return DeviceBatches(images, labels, self.load_size, shuffle, self.seed, rank, world)
+        return self.resident_loader(split, dataset, shuffle)
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader("train", shuffle=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +12,10 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from datamodules.base import ClassificationDataModule
+from datamodules.device_batches import DeviceBatches
 from datamodules.errors import DataError
 from datamodules.image_io import MAX_PIXELS, ImageFileDataset, list_image_files, reader
-from datamodules.tensor_dataset import TensorBatchDataset, keep_batch
+from datamodules.tensor_dataset import TensorBatchDataset
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -134,6 +136,7 @@ class CatDogDataModule(ClassificationDataModule):
         self.val_set: Dataset | None = None
         self.train_images: ImageFileDataset | None = None  # the image sets, kept when features replace them
         self.val_images: ImageFileDataset | None = None
+        self.test_images: ImageFileDataset | None = None
         self.test_set: Dataset | None = None
         self.cached_views = 0
 
@@ -185,55 +188,78 @@ class CatDogDataModule(ClassificationDataModule):
         return splits
 
     def setup(self, stage: str) -> None:
-        if self.test_set is not None:  # all splits are made together, once
+        if self.test_images is not None:  # all splits are made together, once
             return
         splits = self.split_files()
         train_tf = train_transform(self.image_size) if self.augment else eval_transform(self.image_size)
         eval_tf = eval_transform(self.image_size)
         self.train_set = self.train_images = ImageFileDataset(*splits["train"], train_tf, self.read)
         self.val_set = self.val_images = ImageFileDataset(*splits["val"], eval_tf, self.read)
-        self.test_set = ImageFileDataset(*splits["test"], eval_tf, self.read)
+        self.test_set = self.test_images = ImageFileDataset(*splits["test"], eval_tf, self.read)
 
-    # ---- feature caching -------------------------------------------------------------------------------
+    # ---- features of a frozen backbone, computed once -----------------------------------------------------
 
-    @torch.no_grad()
-    def cache_features(self, extract: Callable[[torch.Tensor], torch.Tensor], device: torch.device, views: int = 1):
-        """Replace the train and val images by ``extract(normalised images)``, computed once.
+    def feature_inputs(self, split: str, views: int = 1) -> tuple[ImageFileDataset, torch.Tensor, str]:
+        """What a feature pass over ``split`` (train, val or test) reads: the images (uint8, normalised later by
+        :meth:`normalize`), their labels repeated ``views`` times, and a description of both for a cache key:
+        each file's path, size and modification time, the labels, the transform and the normalisation.
 
-        ``views`` = 1 caches the evaluation transform of each training image (no augmentation); ``views`` = K > 1
-        caches K augmented views, and epoch ``e`` trains on view ``e % K``.
+        ``views`` = 1 takes the evaluation transform (training included, no augmentation); ``views`` = K > 1
+        takes K augmented views of each training image, drawn anew on each pass.
         """
-        if views < 1:
-            raise DataError(f"views must be >= 1, got {views}")
-        if self.train_images is None:
+        if self.test_images is None:
             self.setup("fit")
+        images = {"train": self.train_images, "val": self.val_images, "test": self.test_images}[split]
+        augmented = split == "train" and views > 1
+        transform = train_transform(self.image_size) if augmented else eval_transform(self.image_size)
+        dataset = ImageFileDataset(images.files, images.labels.tolist(), transform, self.read)
+        files = []
+        for path in images.files:
+            stat = path.stat()
+            files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+        identity = json.dumps(
+            {
+                "files": files,
+                "labels": images.labels.tolist(),
+                "transform": repr(transform),
+                "mean": self.mean.flatten().tolist(),
+                "std": self.std.flatten().tolist(),
+                "views": views if augmented else 1,
+            }
+        )
+        return dataset, images.labels.repeat(views if augmented else 1), identity
 
-        def features(dataset: ImageFileDataset, transform: Callable) -> torch.Tensor:
-            dataset = ImageFileDataset(dataset.files, dataset.labels.tolist(), transform, self.read)
-            loader = DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers)
-            out = [extract(self.normalize(x.to(device, non_blocking=True))).float().cpu() for x, _ in loader]
-            return torch.cat(out) if out else torch.empty(0)
-
-        train, val = self.train_images, self.val_images  # the images, also when a second fit caches again
-        train_tf = train_transform(self.image_size) if views > 1 else eval_transform(self.image_size)
-        train_features = torch.cat([features(train, train_tf) for _ in range(views)])
-        self.train_set = TensorBatchDataset(train_features, train.labels.repeat(views))
-        self.val_set = TensorBatchDataset(features(val, eval_transform(self.image_size)), val.labels)
-        self.cached_views = views
+    def use_features(self, split: str, features: torch.Tensor, labels: torch.Tensor, views: int = 1) -> None:
+        """Train, validate or test on ``features`` (N, F) instead of the images of ``split`` from now on."""
+        setattr(self, f"{split}_set", TensorBatchDataset(features, labels))
+        if split == "train":
+            self.cached_views = views
 
     # ---- loaders ------------------------------------------------------------------------------------------
 
-    def _collate(self):
-        return keep_batch if self.cached_views else None
+    def _loader(self, split: str, shuffle: bool) -> DataLoader | DeviceBatches:
+        dataset = getattr(self, f"{split}_set")
+        if isinstance(dataset, TensorBatchDataset):  # features: kept on the device, loaded in large batches
+            return self.resident_loader(split, dataset, shuffle, views=max(1, self.cached_views) if shuffle else 1)
+        return self.make_loader(dataset, shuffle)
 
-    def train_dataloader(self) -> DataLoader:
-        return self.make_loader(self.train_set, True, self._collate(), views=max(1, self.cached_views))
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
+        return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self.make_loader(self.val_set, False, self._collate())
+    def val_dataloader(self) -> DataLoader | DeviceBatches:
+        return self._loader("val", shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
-        return self.make_loader(self.test_set, False)
+    def test_dataloader(self) -> DataLoader | DeviceBatches:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The files under ``predict_path``, or the test photos (never their features: pictures show them)."""
+        if self.predict_path:
+            return super().predict_dataloader()
+        self.predict_files = []
+        if self.test_images is None:
+            self.setup("predict")
+        return self.make_loader(self.test_images, shuffle=False)
 
     def predict_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
         return eval_transform(self.image_size)
@@ -241,6 +267,6 @@ class CatDogDataModule(ClassificationDataModule):
     def sample_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.val_images is None:
             self.setup("fit")
-        dataset = self.val_images if len(self.val_images) else self.test_set
+        dataset = self.val_images if len(self.val_images) else self.test_images
         items = [dataset[i] for i in range(min(n, len(dataset)))]
         return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])

@@ -1,4 +1,4 @@
-"""Callbacks for cross-cutting work: final metrics as JSON, and a short summary at the end of a run."""
+"""Callbacks for cross-cutting work: final metrics as JSON and epoch times."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import math
 import time
 from pathlib import Path
 
-import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities import rank_zero_only
 
-from lightning_app.contracts import FeatureCacheable, FeatureExtractor
-from modules import ModelError
+from lightning_app.feature_cache import FeatureCache
+
+__all__ = ["EpochTimer", "FeatureCache", "MetricsJSON"]  # FeatureCache: its old home, named by saved configs
 
 
 def run_dir(trainer: Trainer) -> Path | None:
@@ -73,48 +73,6 @@ class MetricsJSON(Callback):
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._write(trainer)
-
-
-class FeatureCache(Callback):
-    """Train a frozen-backbone model on backbone features computed once, not every epoch.
-
-    At the start of ``fit`` the datamodule's train and val images go through ``pl_module.extract_features``
-    once (on the model's device) and the datamodule keeps the features; every epoch then costs only the
-    head. ``views`` = 1 caches the evaluation transform of each training image (no augmentation);
-    ``views`` = K caches K augmented views, K times the extraction cost, and epoch ``e`` uses view ``e % K``.
-    Needs a model with ``extract_features`` and a frozen backbone, and a datamodule with ``cache_features``.
-    """
-
-    def __init__(self, views: int = 1) -> None:
-        self.views = views
-
-    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """Runs after the datamodule's ``setup`` and before any dataloader is made (the optimizer's
-        schedule already asks for the train loader's length)."""
-        if stage != "fit":
-            return
-        datamodule = trainer.datamodule
-        if not isinstance(pl_module, FeatureExtractor) or not isinstance(datamodule, FeatureCacheable):
-            raise ModelError(
-                "FeatureCache needs a TransferModel and an image-folder datamodule: remove it from the config"
-            )
-        if not pl_module.backbone_frozen:
-            raise ModelError("FeatureCache needs a frozen backbone: remove it when fine-tuning the backbone")
-        start = time.perf_counter()
-        device = trainer.strategy.root_device
-        was_training = pl_module.training
-        pl_module.to(device).eval()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self._bf16(trainer, device)):
-            datamodule.cache_features(pl_module.extract_features, device, views=self.views)
-        pl_module.train(was_training)
-        rank_zero_info(
-            f"FeatureCache: {len(datamodule.train_set)} train and {len(datamodule.val_set)} val features "
-            f"({self.views} view(s)) in {time.perf_counter() - start:.1f} s on {device}"
-        )
-
-    @staticmethod
-    def _bf16(trainer: Trainer, device: torch.device) -> bool:
-        return device.type == "cuda" and "bf16" in str(trainer.precision)
 
 
 class EpochTimer(Callback):

@@ -30,13 +30,13 @@ from lightning_app import checkpoints, flag_hints, quiet, run_folders
 from lightning_app.app_callbacks import CALLBACKS, CHECKPOINT_IO
 from lightning_app.callbacks import monitoring_checkpoint, run_dir
 from lightning_app.contracts import ClassificationData, ClassificationModel
-from lightning_app.cuda_probe import skip_nvml_probe_without_driver
 from lightning_app.from_checkpoint import (
     SavedRun,
     data_settings_for,
     model_flag_conflicts,
     read_saved_run,
 )
+from lightning_app.host_tuning import keep_large_allocations, skip_nvml_probe_without_driver
 from lightning_app.safety import TrainingError
 from lightning_app.shipped_configs import ShippedConfigFile
 from modules import ClassificationModule, ModelError
@@ -421,6 +421,7 @@ def main() -> None:
     """
     quiet.install()
     skip_nvml_probe_without_driver()
+    keep_large_allocations()
     try:
         check_class_names(read_flags(sys.argv[1:]))
         LessonCLI()

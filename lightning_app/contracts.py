@@ -56,20 +56,23 @@ class ClassificationModel(Protocol):
 
 @runtime_checkable
 class FeatureExtractor(Protocol):
-    """A model whose frozen backbone can run once over the images (for the FeatureCache callback)."""
+    """A model whose frozen backbone can run once over the images (for the FeatureCache callback):
+    ``frozen_feature_extractor(sample)`` returns a function of normalised images (B, 3, H, W), channels_last,
+    to features (B, F), equal to the backbone's; ``forward`` accepts those features."""
 
+    backbone: torch.nn.Module
     backbone_frozen: bool
 
-    def extract_features(self, images: torch.Tensor) -> torch.Tensor: ...
+    def frozen_feature_extractor(self, sample: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]: ...
 
 
 @runtime_checkable
 class FeatureCacheable(Protocol):
-    """A datamodule that can swap its train and val images for features computed once."""
+    """A datamodule whose splits can be read once for a feature pass and then served as features."""
 
-    def cache_features(
-        self, extract: Callable[[torch.Tensor], torch.Tensor], device: torch.device, views: int = 1
-    ) -> None: ...
+    def feature_inputs(self, split: str, views: int = 1) -> tuple[Any, torch.Tensor, str]: ...
+
+    def use_features(self, split: str, features: torch.Tensor, labels: torch.Tensor, views: int = 1) -> None: ...
 
 
 @runtime_checkable

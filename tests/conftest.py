@@ -215,7 +215,14 @@ class RecordLosses(Callback):
 
 
 def fit_tiny_mnist(
-    data_dir: Path, accelerator: str, epochs: int, make_model, callbacks=(), trainer_kwargs=None, **data_kwargs
+    data_dir: Path,
+    accelerator: str,
+    epochs: int,
+    make_model,
+    callbacks=(),
+    trainer_kwargs=None,
+    ckpt_path=None,
+    **data_kwargs,
 ):
     """Fit ``make_model()`` (seeded) on the tiny MNIST (540 training samples, batches of 64 unless given), on
     Lightning's per-step path unless ``callbacks`` holds the app's FastPath.
@@ -229,18 +236,19 @@ def fit_tiny_mnist(
     seed_everything(0)
     model = make_model()
     record = RecordLosses()
+    trainer_kwargs = {"max_epochs": epochs, **(trainer_kwargs or {})}
     trainer = Trainer(
         accelerator=accelerator,
         devices=1,
-        max_epochs=epochs,
         callbacks=[record, *callbacks],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        **(trainer_kwargs or {}),
+        **trainer_kwargs,
     )
-    trainer.fit(model, MNISTDataModule(data_dir=str(data_dir), **{"batch_size": 64, **data_kwargs}))
+    datamodule = MNISTDataModule(data_dir=str(data_dir), **{"batch_size": 64, **data_kwargs})
+    trainer.fit(model, datamodule, ckpt_path=ckpt_path)
     return torch.stack(record.losses).cpu(), trainer
 
 

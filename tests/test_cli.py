@@ -55,6 +55,7 @@ def test_classifier_on_fashion_mnist_and_its_config(idx_root, run_cli):
     assert "test/acc" in json.loads(Path("logs/Classifier-FashionMNIST/version_1/metrics.json").read_text())
 
 
+@pytest.mark.long  # 7 s; resuming on the fast path is also tested in test_speed_paths
 def test_resume_from_last_carries_on_and_matches_an_uninterrupted_run(idx_root, run_cli, tmp_path):
     det = ("--trainer.deterministic", "true")
     run_cli(*fit_args(idx_root, *det, "--trainer.callbacks", "conftest.StopAfter"))  # stops after epoch 1 of 2

@@ -172,7 +172,7 @@ def test_readme_add_your_own_model(idx_root, tmp_path, run_cli, capsys, monkeypa
     assert "test/acc:" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("batch_size", ["128", "32"])
+@pytest.mark.parametrize("batch_size", [pytest.param("128", marks=pytest.mark.long), "32"])
 def test_a_resume_with_another_batch_size_or_more_epochs_still_decays_to_zero(idx_root, run_cli, mnist_run, batch_size):
     first = torch.load(LAST, weights_only=True)
     assert first["epoch"] == 0 and first["optimizer_states"][0]["param_groups"][0]["lr"] < 1e-9

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import fit_tiny_mnist, train_losses
+from conftest import StopAfter, fit_tiny_mnist, train_losses
 from lightning.pytorch import Callback
 from torch import nn
 
@@ -116,3 +116,17 @@ def test_accumulation_gets_the_per_step_path(idx_root, caplog):
     _, trainer = fit_tiny_mnist(idx_root, "cpu", 1, MLP, [FastPath(4)], {"accumulate_grad_batches": 2})
     assert trainer.lightning_module.fast_steps is None and trainer.global_step == 5
     assert "fast path off: --trainer.accumulate_grad_batches 2" in caplog.text
+
+
+def test_a_resumed_fast_run_ends_with_the_per_step_runs_weights(idx_root, tmp_path):
+    """Stopped after epoch 1 on the fast path and resumed from its checkpoint: the weights and step count of an
+    uninterrupted run on the per-step path."""
+    _, first = fit_tiny_mnist(idx_root, "cpu", 3, MLP, [FastPath(4), StopAfter(1)])  # an interruption
+    first.save_checkpoint(tmp_path / "epoch0.ckpt")
+    _, resumed = fit_tiny_mnist(
+        idx_root, "cpu", 3, MLP, [FastPath(4)], {"default_root_dir": str(tmp_path)}, ckpt_path=tmp_path / "epoch0.ckpt"
+    )
+    _, plain = fit_tiny_mnist(idx_root, "cpu", 3, MLP)
+    assert resumed.global_step == plain.global_step == 3 * 9
+    for a, b in zip(weights(resumed), weights(plain), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

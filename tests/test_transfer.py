@@ -1,5 +1,8 @@
 """The frozen-backbone transfer model: backbones, freezing, learning, cached features."""
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 from lightning.pytorch import Trainer
@@ -8,6 +11,12 @@ from tests_helpers import photo_module
 from lightning_app.callbacks import FeatureCache
 from modules import ModelError, TransferModel
 from modules.backbones import BACKBONES, efficientnet_lite0_state_dict
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """A Trainer's default_root_dir is the working folder: the feature cache goes there, not into the repo."""
+    monkeypatch.chdir(tmp_path)
 
 
 def quiet_trainer(**kwargs) -> Trainer:
@@ -114,3 +123,76 @@ def test_backbone_can_be_unfrozen_later_with_lightnings_backbone_finetuning(phot
     finetune = BackboneFinetuning(unfreeze_backbone_at_epoch=1, backbone_initial_ratio_lr=0.1)
     quiet_trainer(max_epochs=2, callbacks=[finetune]).fit(model, datamodule=photo_module(photo_root))
     assert not model.backbone_frozen and not torch.equal(model.backbone.conv1.weight, before)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "densenet121", "efficientnet_lite0"])
+def test_the_fast_frozen_copy_gives_the_backbones_features(name):
+    """BatchNorm folded into the convolutions and channels_last: the same features to float rounding."""
+    torch.manual_seed(0)
+    model = TransferModel(backbone=name, weights="none").eval()
+    for module in model.backbone.modules():  # BatchNorm statistics that are not the identity
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    images = torch.randn(3, 3, 64, 64)
+    fast = model.frozen_feature_extractor(images[:1])
+    assert fast is not model.backbone
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules()) < sum(
+        isinstance(m, torch.nn.BatchNorm2d) for m in model.backbone.modules()
+    )
+    with torch.no_grad():
+        expected = model.extract_features(images)
+        got = fast(images.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+
+
+def fit_cached(photo_root, seed: int = 0) -> tuple[TransferModel, object]:
+    torch.manual_seed(seed)
+    model = TransferModel(backbone="resnet18", weights="none")
+    dm = photo_module(photo_root, augment=False)
+    quiet_trainer(max_epochs=1, callbacks=[FeatureCache()]).fit(model, datamodule=dm)
+    return model, dm
+
+
+def test_a_second_fit_reads_the_features_from_disk(photo_root, monkeypatch):
+    _, first = fit_cached(photo_root)
+    files = sorted(Path("feature_cache").glob("*.pt"))
+    assert len(files) == 3  # train, val and test
+    monkeypatch.setattr(TransferModel, "frozen_feature_extractor", lambda *a: pytest.fail("ran the backbone"))
+    _, second = fit_cached(photo_root)
+    for split in ("train", "val", "test"):
+        a, b = getattr(first, f"{split}_set"), getattr(second, f"{split}_set")
+        assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+
+
+def test_other_photos_or_weights_make_new_features(photo_root):
+    fit_cached(photo_root)
+    photo = sorted((photo_root / "cat").iterdir())[0]
+    os.utime(photo, ns=(photo.stat().st_atime_ns, photo.stat().st_mtime_ns + 10**9))  # an edited photo
+    fit_cached(photo_root)
+    assert len(list(Path("feature_cache").glob("*.pt"))) == 4  # its split was computed again
+    fit_cached(photo_root, seed=1)  # another backbone's weights
+    assert len(list(Path("feature_cache").glob("*.pt"))) == 7
+
+
+@pytest.mark.parametrize("damage", ["garbage", "other labels"])
+def test_a_damaged_cache_file_is_rebuilt_with_a_warning(photo_root, damage):
+    _, first = fit_cached(photo_root)
+    for path in Path("feature_cache").glob("*.pt"):
+        if damage == "garbage":
+            path.write_bytes(b"not a torch file")
+        else:
+            saved = torch.load(path, weights_only=True)
+            saved["labels"] = 1 - saved["labels"]
+            torch.save(saved, path)
+    with pytest.warns(UserWarning, match="rebuilding the feature cache"):
+        _, second = fit_cached(photo_root)
+    assert torch.allclose(first.train_set.images, second.train_set.images, atol=1e-5)
+    assert torch.equal(second.train_set.labels, first.train_set.labels)
+
+
+def test_the_test_after_fit_reads_cached_test_features(photo_root):
+    model, dm = fit_cached(photo_root)
+    assert dm.test_set.images.ndim == 2  # features
+    result = quiet_trainer(callbacks=[FeatureCache()]).test(model, datamodule=dm)
+    assert 0 <= result[0]["test/acc"] <= 1

@@ -1,0 +1,168 @@
+"""Backbone features computed once per photo and kept: in memory for the run, on disk for the next run."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_info
+from torch.utils.data import DataLoader
+
+from lightning_app.contracts import FeatureCacheable, FeatureExtractor
+from modules import ModelError
+
+SPLITS = {"fit": ("train", "val", "test"), "validate": ("val",), "test": ("test",)}
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """A digest of a module's class and every tensor of its state (names, shapes, bytes)."""
+    digest = hashlib.sha256(type(module).__qualname__.encode())
+    for name, tensor in module.state_dict().items():
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class FeatureCache(Callback):
+    """Train, validate and test a frozen-backbone model on backbone features computed once, not every epoch.
+
+    At ``fit`` the train, val and test photos go through a faster copy of the frozen backbone once
+    (``frozen_feature_extractor``: BatchNorm folded, channels_last) in batches of ``batch_size``; every epoch
+    then costs only the head, and the test after ``fit`` reuses the test features. ``views`` = 1 caches the
+    evaluation transform of each training image (no augmentation); ``views`` = K caches K augmented views,
+    K times the pass, and epoch ``e`` uses view ``e % K``.
+
+    With ``on_disk`` the features are also kept in ``<default_root_dir>/feature_cache/``, one file per split,
+    named by a digest of the photos (each file's path, size and modification time), the labels, the transform
+    and normalisation, and the backbone's weights: a second run on the same photos and backbone reads them in
+    a moment. A file whose digest, shape or labels do not match, or that does not load, is rebuilt with a
+    warning, never trusted; nothing else is kept, and deleting the folder is always safe.
+    """
+
+    def __init__(self, views: int = 1, batch_size: int = 16, on_disk: bool = True) -> None:
+        if views < 1 or batch_size < 1:
+            raise ValueError(f"views and batch_size must be >= 1, got {views} and {batch_size}")
+        self.views, self.batch_size, self.on_disk = views, batch_size, on_disk
+        self._memory: dict[str, torch.Tensor] = {}
+        self._weights: dict[int, str] = {}
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Runs after the datamodule's ``setup`` and before any dataloader is made."""
+        splits = SPLITS.get(stage, ())
+        if not splits:
+            return
+        datamodule = trainer.datamodule
+        if not isinstance(pl_module, FeatureExtractor) or not isinstance(datamodule, FeatureCacheable):
+            raise ModelError(
+                "FeatureCache needs a TransferModel and an image-folder datamodule: remove it from the config"
+            )
+        if not pl_module.backbone_frozen:
+            raise ModelError("FeatureCache needs a frozen backbone: remove it when fine-tuning the backbone")
+        start = time.perf_counter()
+        device = trainer.strategy.root_device
+        was_training = pl_module.training
+        pl_module.to(device).eval()
+        done, extractor = [], None
+        try:
+            for split in splits:
+                views = self.views if split == "train" else 1
+                images, labels, identity = datamodule.feature_inputs(split, views)
+                if not len(images):
+                    continue
+                key = hashlib.sha256(f"{identity}{self._weights_of(pl_module)}".encode()).hexdigest()
+                features = self._memory.get(key)
+                source = "memory"
+                if features is None:
+                    features, source = self._read(trainer, key, labels), "disk"
+                if features is None:
+                    extractor = extractor or self._extractor(trainer, pl_module, datamodule, images, device)
+                    features = self._pass(trainer, split, images, extractor, datamodule, views)
+                    source = "backbone"
+                    self._write(trainer, key, features, labels)
+                self._memory[key] = features
+                datamodule.use_features(split, features.to(device), labels, views)
+                done.append(f"{len(features)} {split}" + (f" ({source})" if source != "backbone" else ""))
+        finally:
+            pl_module.train(was_training)
+        rank_zero_info(f"FeatureCache: {', '.join(done)} features in {time.perf_counter() - start:.1f} s on {device}")
+
+    # ---- the pass ------------------------------------------------------------------------------------------
+
+    def _weights_of(self, pl_module: LightningModule) -> str:
+        if id(pl_module.backbone) not in self._weights:
+            self._weights[id(pl_module.backbone)] = weights_digest(pl_module.backbone)
+        return self._weights[id(pl_module.backbone)]
+
+    @staticmethod
+    def _bf16(trainer: Trainer, device: torch.device) -> bool:
+        return device.type == "cuda" and "bf16" in str(trainer.precision)
+
+    @staticmethod
+    def _extractor(trainer, pl_module, datamodule, images, device):
+        """The model's fast frozen copy of its backbone, checked on the first image."""
+        sample = datamodule.normalize(torch.stack([images[0][0]]).to(device))
+        return pl_module.frozen_feature_extractor(sample)
+
+    @torch.no_grad()
+    def _pass(self, trainer: Trainer, split: str, images, extract, datamodule, views: int) -> torch.Tensor:
+        """``views`` passes over ``images`` through ``extract``, reporting progress every few seconds."""
+        loader = DataLoader(images, batch_size=self.batch_size, num_workers=datamodule.num_workers)
+        total, done, out = views * len(images), 0, []
+        start = last = time.perf_counter()
+        device = trainer.strategy.root_device
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self._bf16(trainer, device))
+        with autocast:
+            for _ in range(views):
+                for x, _ in loader:
+                    x = datamodule.normalize(x.to(device, non_blocking=True))
+                    out.append(extract(x.contiguous(memory_format=torch.channels_last)).float().cpu())
+                    done += len(x)
+                    if time.perf_counter() - last > 5 and done < total:
+                        last = time.perf_counter()
+                        rate = done / (last - start)
+                        rank_zero_info(f"FeatureCache: {split} {done}/{total} photos ({rate:.0f}/s)")
+        return torch.cat(out)
+
+    # ---- on disk -------------------------------------------------------------------------------------------
+
+    def _path(self, trainer: Trainer, key: str) -> Path | None:
+        if not self.on_disk:
+            return None
+        return Path(trainer.default_root_dir or "logs") / "feature_cache" / f"{key[:32]}.pt"
+
+    def _read(self, trainer: Trainer, key: str, labels: torch.Tensor) -> torch.Tensor | None:
+        path = self._path(trainer, key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            features = saved["features"]
+            if saved["key"] != key or len(features) != len(labels) or not torch.equal(saved["labels"], labels):
+                raise ValueError("it was made for other photos")
+            if features.ndim != 2 or not torch.isfinite(features).all():
+                raise ValueError("its features are not a finite (N, F) table")
+        except Exception as err:  # noqa: BLE001 - any unreadable or mismatched file is rebuilt
+            warnings.warn(f"rebuilding the feature cache {path}: {str(err).splitlines()[0][:100]}", stacklevel=2)
+            return None
+        return features.float()
+
+    def _write(self, trainer: Trainer, key: str, features: torch.Tensor, labels: torch.Tensor) -> None:
+        path = self._path(trainer, key)
+        if path is None or not trainer.is_global_zero:
+            return
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"key": key, "features": features, "labels": labels}, tmp)
+            os.replace(tmp, path)
+        except OSError as err:  # a full or read-only disk: the run goes on without a file for the next one
+            warnings.warn(f"could not keep the features in {path} ({err.strerror or err})", stacklevel=2)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
