@@ -109,6 +109,7 @@ def test_local_weights_file_loads(tmp_path):
     torch.testing.assert_close(model.backbone.conv1.weight, source.backbone.conv1.weight)
 
 
+@pytest.mark.long
 def test_backbone_can_be_unfrozen_later_with_lightnings_backbone_finetuning(photo_root):
     from lightning.pytorch.callbacks import BackboneFinetuning
 
@@ -165,6 +166,7 @@ def test_a_second_fit_reads_the_features_from_disk(photo_root, monkeypatch):
         assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
 
 
+@pytest.mark.long
 def test_other_photos_or_weights_make_new_features(photo_root):
     fit_cached(photo_root)
     photo = sorted((photo_root / "cat").iterdir())[0]
@@ -175,7 +177,7 @@ def test_other_photos_or_weights_make_new_features(photo_root):
     assert len(list(Path("feature_cache").glob("*.pt"))) == 7
 
 
-@pytest.mark.parametrize("damage", ["garbage", "other labels"])
+@pytest.mark.parametrize("damage", ["garbage", pytest.param("other labels", marks=pytest.mark.long)])
 def test_a_damaged_cache_file_is_rebuilt_with_a_warning(photo_root, damage):
     _, first = fit_cached(photo_root)
     for path in Path("feature_cache").glob("*.pt"):
