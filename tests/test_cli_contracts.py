@@ -211,3 +211,21 @@ def test_a_chosen_class_gets_its_own_defaults_not_the_mlps(run_cli, capsys):
     out = capsys.readouterr().out
     assert "dropout: 0.2" in out
     assert "batch_size: 32" in out and "num_workers: 2" in out  # CatDogDataModule's, not MNIST's 64 and 0
+
+
+def test_readme_script_without_the_command_line(idx_root, tmp_path, monkeypatch):
+    """The README's train.py as typed (on the tiny data): a plain Trainer fits, tests the best checkpoint, and the
+    checkpoint loads with weights_only=True into an MLP that predicts like the trained one."""
+    monkeypatch.chdir(tmp_path)
+    code = readme_file("train.py").replace('data_dir="data"', f'data_dir="{idx_root}"')
+    assert code != readme_file("train.py")
+    scope: dict = {}
+    exec(compile(code, "train.py", "exec"), scope)  # noqa: S102 - the README's own example
+    trainer, model = scope["trainer"], scope["model"]
+    assert trainer.lightning_module.fast_steps is not None and trainer.global_step == 5 * 9
+    assert trainer.callback_metrics["test/acc"] > 0.5
+    best = Path(trainer.checkpoint_callback.best_model_path)
+    assert best.is_relative_to(tmp_path / "lightning_logs") and type(model).__name__ == "MLP"
+    saved = torch.load(best, weights_only=True)["state_dict"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, saved[key]), key
