@@ -16,6 +16,7 @@ from modules.fast_steps import FastSteps
 from modules.weights import load_weights
 
 LR_SCHEDULES = ("cosine", "constant")
+OPTIMIZERS = ("adam", "sgd")
 # settings of earlier versions, still found in their checkpoints' hyperparameters, accepted and ignored: the fast
 # path they set is now the app's fast_path section, on by default
 RETIRED_SETTINGS = frozenset({"step_batch", "cuda_graph"})
@@ -29,6 +30,13 @@ def adam(params: Iterator[nn.Parameter], lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except RuntimeError:  # a device without a fused Adam
         return torch.optim.Adam(params, lr=lr)
+
+
+def make_optimizer(name: str, params: Iterator[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """The lesson's optimizers: ``adam`` (Parts 4-8) or plain ``sgd`` (Part 3's ``optim.SGD(params, lr)``)."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    return adam(params, lr)
 
 
 def warmup_cosine(step: int, total: int, warmup: int) -> float:
@@ -81,7 +89,7 @@ def lr_scheduler(
 
 
 class ClassificationModule(LightningModule):
-    """A network that outputs log-probabilities, trained with NLLLoss and Adam as in the lesson.
+    """A network that outputs log-probabilities, trained with NLLLoss and Adam (or SGD) as in the lesson.
 
     Subclasses build ``self.net`` (ending in ``LogSoftmax``) and may narrow :meth:`trainable_parameters`.
     Logs ``{train,val,test}/loss`` and ``{train,val,test}/acc`` once per epoch from torchmetrics metrics;
@@ -92,7 +100,8 @@ class ClassificationModule(LightningModule):
 
     Args:
         num_classes: number of classes (linked from the datamodule by the CLI).
-        lr: Adam's learning rate.
+        lr: the optimizer's learning rate.
+        optimizer: ``adam`` (the default) or ``sgd``, plain stochastic gradient descent as in the lesson's Part 3.
         class_names: names of the classes, kept in the checkpoint for predictions.
         lr_schedule: ``cosine`` decays the learning rate to 0 over the run, step by step; ``constant`` keeps it
             (the lesson's loop).
@@ -112,6 +121,7 @@ class ClassificationModule(LightningModule):
         lr_schedule: str = "cosine",
         init_from: str | None = None,
         warmup: float = 0.0,
+        optimizer: str = "adam",
         **retired: object,
     ) -> None:
         super().__init__()
@@ -124,6 +134,8 @@ class ClassificationModule(LightningModule):
             raise ModelError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
         if lr <= 0:
             raise ModelError(f"lr must be positive, got {lr}")
+        if optimizer not in OPTIMIZERS:
+            raise ModelError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
         self.save_hyperparameters(ignore=list(retired))
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
@@ -208,7 +220,7 @@ class ClassificationModule(LightningModule):
                     config.scheduler.fit_to_run(trainer.current_epoch, trainer.max_epochs)
 
     def configure_optimizers(self):
-        optimizer = adam(self.trainable_parameters(), self.hparams.lr)
+        optimizer = make_optimizer(self.hparams.get("optimizer", "adam"), self.trainable_parameters(), self.hparams.lr)
         if self.fast_steps is not None:
             steps = self.fast_steps.total_steps(self.trainer)
         else:

@@ -23,6 +23,7 @@ class Classifier(MLP):
         lr_schedule: str = "cosine",
         init_from: str | None = None,
         warmup: float = 0.05,
+        optimizer: str = "adam",
         **retired: object,
     ) -> None:
         super().__init__(
@@ -35,5 +36,6 @@ class Classifier(MLP):
             lr_schedule=lr_schedule,
             init_from=init_from,
             warmup=warmup,
+            optimizer=optimizer,
             **retired,
         )

@@ -39,6 +39,7 @@ class MLP(ClassificationModule):
         lr_schedule: str = "cosine",
         init_from: str | None = None,
         warmup: float = 0.05,
+        optimizer: str = "adam",
         **retired: object,
     ) -> None:
         super().__init__(
@@ -48,6 +49,7 @@ class MLP(ClassificationModule):
             lr_schedule=lr_schedule,
             init_from=init_from,
             warmup=warmup,
+            optimizer=optimizer,
             **retired,
         )
         hidden = [128, 64] if hidden is None else list(hidden)

@@ -40,9 +40,15 @@ class TransferModel(ClassificationModule):
         class_names: list[str] | None = None,
         lr_schedule: str = "cosine",
         init_from: str | None = None,
+        optimizer: str = "adam",
     ) -> None:
         super().__init__(
-            num_classes=num_classes, lr=lr, class_names=class_names, lr_schedule=lr_schedule, init_from=init_from
+            num_classes=num_classes,
+            lr=lr,
+            class_names=class_names,
+            lr_schedule=lr_schedule,
+            init_from=init_from,
+            optimizer=optimizer,
         )
         spec = get_backbone(backbone)
         self.backbone = build_backbone(backbone, weights)

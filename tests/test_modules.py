@@ -31,3 +31,18 @@ def test_hyperparameters_are_plain_values():
     hp = dict(Classifier(lr=0.01, class_names=list("abcdefghij")).hparams)
     assert hp["lr"] == 0.01 and hp["dropout"] == 0.2 and hp["class_names"][0] == "a"
     assert all(isinstance(v, (int, float, str, list, type(None))) for v in hp.values())
+
+
+def test_the_optimizer_is_adam_or_the_lessons_plain_sgd():
+    import pytest
+
+    from modules import ModelError
+    from modules.classification import make_optimizer
+
+    params = list(MLP().parameters())
+    sgd = make_optimizer("sgd", params, 0.003)
+    assert type(sgd) is torch.optim.SGD and sgd.defaults["momentum"] == 0 and sgd.defaults["lr"] == 0.003
+    assert isinstance(make_optimizer("adam", params, 0.003), torch.optim.Adam)
+    assert MLP(optimizer="sgd").hparams.optimizer == "sgd"
+    with pytest.raises(ModelError, match="optimizer must be one of adam, sgd, got 'rmsprop'"):
+        MLP(optimizer="rmsprop")

@@ -1,5 +1,7 @@
 """The fast path makes the per-step path's optimizer steps (its timing is for benchmarks/, not tests)."""
 
+from functools import partial
+
 import pytest
 import torch
 from conftest import StopAfter, fit_tiny_mnist, train_losses
@@ -71,6 +73,7 @@ def test_device_batches_shard_like_a_distributed_sampler():
         (Classifier, True, {}),  # dropout: the same random masks, step by step
         (MLP, False, {"gradient_clip_val": 0.05}),  # a DataLoader, and clipping (by norm) on the fast path
         (MLP, True, {"gradient_clip_val": 0.001, "gradient_clip_algorithm": "value"}),
+        (partial(MLP, optimizer="sgd", lr=0.05), True, {}),  # the lesson's Part 3 optimizer
     ],
 )
 def test_the_fast_path_makes_the_per_step_paths_steps(idx_root, make_model, on_device, trainer_kwargs):
