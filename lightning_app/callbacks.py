@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import time
@@ -29,13 +30,19 @@ def monitoring_checkpoint(trainer: Trainer) -> ModelCheckpoint | None:
 
 
 class MetricsJSON(Callback):
-    """Writes the latest epoch metrics to ``<run>/metrics.json`` after validation, fit and test.
+    """Writes the latest epoch metrics to ``<run>/metrics.json`` after validation, fit and test, and one row per
+    training epoch to ``<run>/metrics.csv`` (for a spreadsheet or pandas, beside TensorBoard).
 
     Keys are the logged names (``val/acc``, ``test/acc``, ...); later stages update earlier values, so after
-    ``fit`` the file holds the final train/val metrics and the test metrics of the best checkpoint.
+    ``fit`` the file holds the final train/val metrics and the test metrics of the best checkpoint. The CSV
+    holds ``epoch``, ``global_step`` and every ``train/``, ``val/``, ``lr-`` and ``time/`` value of each epoch;
+    a resumed run goes on in the same file (rows of epochs it trains again are replaced). Lightning's
+    CSVLogger would delete an existing ``metrics.csv`` in a resumed run's folder, hence this.
     """
 
     filename = "metrics.json"
+    csv_filename = "metrics.csv"
+    csv_prefixes = ("train/", "val/", "lr-", "time/")
 
     @rank_zero_only
     def _write(self, trainer: Trainer) -> None:
@@ -67,9 +74,40 @@ class MetricsJSON(Callback):
         """Again after the epoch's checkpoints (they are written after this callback's ``on_validation_end``,
         and a new best removes the old one): the file never names a checkpoint that is gone."""
         self._write(trainer)
+        self._epoch_done = trainer.current_epoch
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._write_row(trainer)
+
+    def _write_row(self, trainer: Trainer) -> None:
+        """The row of the epoch that ended last, once its train metrics are logged (the model logs them after
+        the callbacks' ``on_train_epoch_end``): at the next epoch's start or at the end of ``fit``."""
+        epoch, self._epoch_done = getattr(self, "_epoch_done", None), None
+        folder = run_dir(trainer)
+        if epoch is None or folder is None or not trainer.is_global_zero:
+            return
+        path = folder / self.csv_filename
+        row = {"epoch": epoch, "global_step": trainer.global_step}
+        for key, value in trainer.callback_metrics.items():
+            if key.startswith(self.csv_prefixes):
+                row[key] = float(value)
+        rows = []
+        if path.exists():
+            with path.open(newline="") as handle:
+                rows = [r for r in csv.DictReader(handle) if int(r["epoch"]) < epoch]
+        rows.append(row)
+        columns = ["epoch", "global_step", *sorted({k for r in rows for k in r} - {"epoch", "global_step"})]
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".csv.tmp")
+        with tmp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        tmp.replace(path)
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._write(trainer)
+        self._write_row(trainer)
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._write(trainer)

@@ -1,5 +1,6 @@
 """The command line end to end, on tiny idx files: fit, test the best, resume, validate, predict, errors."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -27,6 +28,10 @@ def test_fit_trains_tests_best_and_writes_everything(idx_root, run_cli, capsys):
     for key in ("train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc"):
         assert key in metrics
     assert metrics["test/acc"] > 0.5  # the bands are easy: the MLP must have learned something
+    with (RUN / "metrics.csv").open(newline="") as handle:  # one row per epoch, beside TensorBoard
+        rows = list(csv.DictReader(handle))
+    assert [r["epoch"] for r in rows] == ["0", "1"] and rows[1]["global_step"] == str(2 * 9)
+    assert float(rows[1]["val/acc"]) == pytest.approx(metrics["val/acc"]) and float(rows[0]["train/loss"]) > 0
     assert f"test/acc: {metrics['test/acc']:.4f}" in out
     assert "run folder: logs/MLP-MNIST/version_0" in out
     assert "tensorboard --logdir logs/MLP-MNIST --host 127.0.0.1" in out

@@ -182,6 +182,8 @@ def test_sigkill_mid_epoch_then_resume_ends_like_an_uninterrupted_run(idx_root, 
         torch.testing.assert_close(a["state_dict"][key], value, rtol=0, atol=1e-6)
     metrics = [json.loads((tmp_path / f"logs/MLP-MNIST/version_{v}/metrics.json").read_text()) for v in (0, 1)]
     assert abs(metrics[0]["val/acc"] - metrics[1]["val/acc"]) < 1e-6
+    rows = (tmp_path / "logs/MLP-MNIST/version_0/metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2"]  # the resumed run went on in the same file
 
 
 DDP = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
