@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from datamodules import FashionMNISTDataModule, MNISTDataModule  # noqa: E402
-from lightning_app.host_tuning import VARIABLE  # noqa: E402, F401 - documents which variable (b) runs without
+from lightning_app.host_tuning import VARIABLE  # noqa: E402 - the variable (b) runs without
 from modules.classification import adam  # noqa: E402
 from modules.mlp import fully_connected  # noqa: E402
 
@@ -61,7 +61,7 @@ VARIANTS = {"app": [], "per_step": ["--fast_path", "null"]}
 
 def plain_pytorch_env() -> dict[str, str | None]:
     """Remove the variable ``import lightning`` sets, as in a process that never imported it; returns it."""
-    return {"PYTORCH_NVML_BASED_CUDA_CHECK": os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)}
+    return {VARIABLE: os.environ.pop(VARIABLE, None)}
 
 
 def restore_env(saved: dict[str, str | None]) -> None:

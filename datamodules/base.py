@@ -75,7 +75,6 @@ class ClassificationDataModule(LightningDataModule):
         dataset: Dataset | None,
         shuffle: bool,
         collate_fn: Callable | None = None,
-        views: int = 1,
         grouped: bool = False,
     ) -> DataLoader:
         """A DataLoader; ``grouped`` (tensor data sets) loads ``load_size`` samples a batch."""
@@ -84,7 +83,7 @@ class ClassificationDataModule(LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.load_size if grouped else self.batch_size,
-            sampler=EpochShuffleSampler(dataset, self.seed, views=views) if shuffle else None,
+            sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             collate_fn=collate_fn,

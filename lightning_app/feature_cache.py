@@ -81,7 +81,7 @@ class FeatureCache(Callback):
                 if features is None:
                     features, source = self._read(trainer, key, labels), "disk"
                 if features is None:
-                    extractor = extractor or self._extractor(trainer, pl_module, datamodule, images, device)
+                    extractor = extractor or self._extractor(pl_module, datamodule, images, device)
                     features = self._pass(trainer, split, images, extractor, datamodule, views)
                     source = "backbone"
                     self._write(trainer, key, features, labels)
@@ -104,7 +104,7 @@ class FeatureCache(Callback):
         return device.type == "cuda" and "bf16" in str(trainer.precision)
 
     @staticmethod
-    def _extractor(trainer, pl_module, datamodule, images, device):
+    def _extractor(pl_module, datamodule, images, device):
         """The model's fast frozen copy of its backbone, checked on the first image."""
         sample = datamodule.normalize(torch.stack([images[0][0]]).to(device))
         return pl_module.frozen_feature_extractor(sample)

@@ -18,9 +18,6 @@ from lightning_app.checkpoints import CheckpointError, load_checkpoint
 
 ENVIRONMENT_KEYS = frozenset({"data_dir", "num_workers", "predict_path", "download", "max_pixels", "skip_bad_files"})
 LINKED_KEYS = frozenset({"num_classes", "class_names"})  # set from the datamodule, not by the user
-# model settings of earlier versions of this app that no longer exist (the fast path is now the fast_path
-# section, on by default); a checkpoint holding them still loads
-RETIRED_MODEL_KEYS = frozenset({"step_batch", "cuda_graph"})
 
 
 def loaded_class(class_path: str, base: type, named: bool = False) -> type | None:
@@ -59,8 +56,6 @@ def read_saved_run(path: str, model_base: type, data_base: type, named: tuple[st
     data = dict(state.get("datamodule_hyper_parameters") or {})
     for settings in (model, data):
         settings.pop("_instantiator", None)
-    for key in RETIRED_MODEL_KEYS:
-        model.pop(key, None)
     model_class = model.pop("_class_path", None)
     data_class = data.pop("_class_path", None)
     if model_class is None:

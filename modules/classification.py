@@ -95,7 +95,7 @@ class ClassificationModule(LightningModule):
     Logs ``{train,val,test}/loss`` and ``{train,val,test}/acc`` once per epoch from torchmetrics metrics;
     nothing is read back to the host on a training step.
 
-    Training runs Lightning's per-step path, or, when ``fast_steps`` is set (the app's FastSteps callback sets
+    Training runs Lightning's per-step path, or, when ``fast_steps`` is set (the app's FastPath callback sets
     it where it makes the same steps), the optimizer steps of :class:`~modules.fast_steps.FastSteps`.
 
     Args:
