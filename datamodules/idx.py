@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -172,6 +172,12 @@ class IdxDataModule(ClassificationDataModule):
 
     def predict_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
         return v2.Resize((28, 28), antialias=True)
+
+    def test_samples(self, indices: Sequence[int]) -> tuple[torch.Tensor, list[str]]:
+        """Test images by position (the idx files name no files: ``test[i]``)."""
+        if self.test_set is None:
+            self.setup("test")
+        return self.test_set.images[list(indices)], [f"test[{i}]" for i in indices]
 
     def sample_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.val_set is None and self.test_set is None:

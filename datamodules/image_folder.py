@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -124,14 +125,6 @@ class CatDogDataModule(ClassificationDataModule):
         self.image_size = image_size
         self.augment = augment
         self.skip_bad_files = skip_bad_files
-        self.train_root = self.root / "train" if (self.root / "train").is_dir() else self.root
-        if not self.root.is_dir():
-            raise DataError(f"image folder {self.root} does not exist: pass --data.data_dir PATH")
-        self.class_names = [p.name for p in class_folders(self.train_root) if p.name not in ("train", "val", "test")]
-        if len(self.class_names) < 2:
-            raise DataError(
-                f"{self.train_root} needs one folder per class (at least two), found {self.class_names or 'none'}"
-            )
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.train_images: ImageFileDataset | None = None  # the image sets, kept when features replace them
@@ -139,6 +132,23 @@ class CatDogDataModule(ClassificationDataModule):
         self.test_images: ImageFileDataset | None = None
         self.test_set: Dataset | None = None
         self.cached_views = 0
+        if self.root.is_dir():
+            _ = self.class_names  # a folder that is there is checked at once; a missing one when first needed
+
+    @property
+    def train_root(self) -> Path:
+        return self.root / "train" if (self.root / "train").is_dir() else self.root
+
+    @cached_property
+    def class_names(self) -> list[str]:
+        """The class folders' names, sorted. A missing ``data_dir`` is an error here, not in ``__init__``: the
+        preprocessing of a checkpoint's data (``Predictor``, ``export``) is rebuilt where the photos are not."""
+        if not self.root.is_dir():
+            raise DataError(f"image folder {self.root} does not exist: pass --data.data_dir PATH")
+        names = [p.name for p in class_folders(self.train_root) if p.name not in ("train", "val", "test")]
+        if len(names) < 2:
+            raise DataError(f"{self.train_root} needs one folder per class (at least two), found {names or 'none'}")
+        return names
 
     # ---- splits --------------------------------------------------------------------------------------
 
@@ -263,6 +273,13 @@ class CatDogDataModule(ClassificationDataModule):
 
     def predict_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
         return eval_transform(self.image_size)
+
+    def test_samples(self, indices: Sequence[int]) -> tuple[torch.Tensor, list[str]]:
+        """Test photos by position, centre-cropped as the model sees them, and their files."""
+        if self.test_images is None:
+            self.setup("test")
+        images = torch.stack([self.test_images[i][0] for i in indices])
+        return images, [str(self.test_images.files[i]) for i in indices]
 
     def sample_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.val_images is None:

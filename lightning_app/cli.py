@@ -26,10 +26,11 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 import datamodules  # noqa: F401 - loads the datamodules, so --data NAME finds them
 import modules  # noqa: F401 - loads the models, so --model NAME finds them
 from datamodules import DataError
-from lightning_app import checkpoints, flag_hints, quiet, run_folders
+from lightning_app import checkpoints, export, flag_hints, quiet, run_folders
 from lightning_app.app_callbacks import CALLBACKS, CHECKPOINT_IO
 from lightning_app.callbacks import monitoring_checkpoint, run_dir
 from lightning_app.contracts import ClassificationData, ClassificationModel
+from lightning_app.extras import MissingExtra
 from lightning_app.from_checkpoint import (
     SavedRun,
     data_settings_for,
@@ -37,8 +38,10 @@ from lightning_app.from_checkpoint import (
     read_saved_run,
 )
 from lightning_app.host_tuning import keep_large_allocations, skip_nvml_probe_without_driver
+from lightning_app.lr_range import fit_command
 from lightning_app.safety import TrainingError
 from lightning_app.shipped_configs import ShippedConfigFile
+from lightning_app.trainer import AppTrainer
 from modules import ClassificationModule, ModelError
 from modules.backbones import get_backbone
 from modules.weights import load_weights, state_mismatch
@@ -46,7 +49,7 @@ from modules.weights import load_weights, state_mismatch
 AUTO = "auto"
 DEFAULT_MODEL = "modules.MLP"
 DEFAULT_DATA = "datamodules.MNISTDataModule"
-SUBCOMMANDS = ("fit", "validate", "test", "predict")
+SUBCOMMANDS = ("fit", "validate", "test", "predict", "lr_find", "interpret")
 
 
 class LessonCLI(LightningCLI):
@@ -59,6 +62,7 @@ class LessonCLI(LightningCLI):
     """
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        self.args = args
         self.saved_run: SavedRun | None = None
         self.claimed: Path | None = None  # the run folder this process created
         self.resumed_folder: Path | None = None  # the run folder a `fit --ckpt_path` came from
@@ -66,6 +70,7 @@ class LessonCLI(LightningCLI):
         try:
             super().__init__(
                 model_class=ClassificationModule,
+                trainer_class=AppTrainer,
                 subclass_mode_model=True,
                 datamodule_class=LightningDataModule,
                 subclass_mode_data=True,
@@ -79,6 +84,15 @@ class LessonCLI(LightningCLI):
                 run_folders.drop_if_unused(self.claimed)
             raise
 
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """Lightning's four, and ``lr_find`` and ``interpret``: their flags come from AppTrainer's methods."""
+        return {
+            **LightningCLI.subcommands(),
+            "lr_find": {"model", "datamodule"},
+            "interpret": {"model", "datamodule"},
+        }
+
     # ---- the parser ----------------------------------------------------------------------------------------
 
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
@@ -89,7 +103,8 @@ class LessonCLI(LightningCLI):
             "-c",
             "--config",
             action=ShippedConfigFile,
-            help="A YAML config file, or a shipped config: mnist_mlp, fashion_classifier, catdog_transfer, fast.",
+            help="A YAML config file, or a shipped config: "
+            "mnist_mlp, fashion_classifier, catdog_transfer, catdog_finetune.",
         )
         return parser
 
@@ -330,6 +345,14 @@ class LessonCLI(LightningCLI):
     def after_validate(self) -> None:
         self._summary()
 
+    def after_interpret(self) -> None:
+        self._summary()
+
+    def after_lr_find(self) -> None:
+        lr = self.trainer.suggested_lr
+        if lr is not None and self.trainer.global_rank == 0:
+            print(f"train with it: {fit_command(sys.argv[1:] if self.args is None else self.args, lr)}", flush=True)
+
     def after_test(self) -> None:
         self._summary()
 
@@ -362,6 +385,7 @@ USER_ERRORS = (
     TrainingError,
     run_folders.RunFolderError,
     argparse.ArgumentError,
+    MissingExtra,
 )
 
 
@@ -423,7 +447,11 @@ def main() -> None:
     skip_nvml_probe_without_driver()
     keep_large_allocations()
     try:
-        check_class_names(read_flags(sys.argv[1:]))
+        flags = read_flags(sys.argv[1:])
+        if flags.subcommand == "export":  # reads the checkpoint alone: no data, no Trainer
+            export.main(sys.argv[sys.argv.index("export") + 1 :])
+            return
+        check_class_names(flags)
         LessonCLI()
     except SIGTERMException:  # Lightning stops at the next step and raises SystemExit(None): exit status 0
         print(

@@ -42,7 +42,8 @@ class ClassificationModel(Protocol):
 
     - ``num_classes`` and ``class_names`` are init arguments (the CLI links them from the datamodule) and are
       saved with ``save_hyperparameters()``, so a checkpoint knows its classes;
-    - ``test_step`` returns ``{"loss": ..., "preds": predicted classes}`` (the confusion matrix reads ``preds``);
+    - ``test_step`` returns ``{"loss": ..., "preds": predicted classes, "log_probs": (batch, num_classes)}`` (the
+      confusion matrix reads ``preds``, ``interpret`` reads ``log_probs``);
     - ``predict_step`` returns class probabilities (batch, num_classes).
     """
 
@@ -52,6 +53,15 @@ class ClassificationModel(Protocol):
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
     def test_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]: ...
+
+
+@runtime_checkable
+class Inspectable(Protocol):
+    """A datamodule that can show its test samples by position in the test loader's order (for ``interpret``):
+    ``test_samples(indices)`` returns their uint8 images (N, C, H, W) as the model sees them (before
+    normalisation) and a name for each (its file, or ``test[i]``)."""
+
+    def test_samples(self, indices: Sequence[int]) -> tuple[torch.Tensor, list[str]]: ...
 
 
 @runtime_checkable

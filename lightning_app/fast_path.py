@@ -8,7 +8,7 @@ run takes the per-step path. ``--fast_path null`` chooses the per-step path on p
 from __future__ import annotations
 
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import GradientAccumulationScheduler
+from lightning.pytorch.callbacks import GradientAccumulationScheduler, LearningRateFinder
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -46,6 +46,8 @@ def blocker(trainer: Trainer, model: LightningModule) -> str | None:
         hook = overridden(callback, Callback, CALLBACK_STEP_HOOKS)
         if hook:
             return f"the callback {type(callback).__name__} has {hook}, which runs at every optimizer step"
+        if isinstance(callback, LearningRateFinder):
+            return "the learning-rate finder reads the loss after every optimizer step"
         if isinstance(callback, GradientAccumulationScheduler):
             return "GradientAccumulationScheduler accumulates gradients"
     hook = overridden(model, LightningModule, MODULE_STEP_HOOKS)

@@ -147,3 +147,7 @@ def confusion_matrix_figure(matrix: torch.Tensor, class_names: Sequence[str]) ->
 def save(fig: Figure, path) -> None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def close(fig: Figure) -> None:
+    plt.close(fig)

@@ -18,6 +18,7 @@ CHATTER = re.compile(
     r"|Loading `train_dataloader` to estimate|`Trainer\.fit` stopped:|Restoring states from the checkpoint"
     r"|Restored all states from the checkpoint|Loaded model weights from the checkpoint"
     r"|Initializing distributed:|distributed_backend=|All distributed processes registered"
+    r"|`weights_only` was not set, defaulting to `False`"  # about saving a full checkpoint (lr_find's temporary one)
     r"|^-{20,}$"
 )
 # warnings that hold nothing to act on for this app: a deprecation inside Lightning itself, and the logging

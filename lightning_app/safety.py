@@ -23,6 +23,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     next save of that file removes the temporary file the killed run left.
     """
 
+    def load_checkpoint(self, path, *args: Any, weights_only: bool | None = None, **kwargs: Any) -> dict:
+        """Every checkpoint Lightning loads here (resume, ``test --ckpt_path``, the learning-rate finder's
+        temporary one) is read with ``weights_only=True``: tensors and plain values, never code."""
+        return super().load_checkpoint(path, *args, weights_only=True, **kwargs)
+
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

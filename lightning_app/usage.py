@@ -1,7 +1,7 @@
 """The top-level help, answered without importing torch or Lightning (they take seconds to load)."""
 
 USAGE = """\
-usage: python -m lightning_app {fit,validate,test,predict} [options]
+usage: python -m lightning_app {fit,validate,test,predict,lr_find,interpret,export} [options]
 
 The 'Deep Learning with PyTorch' lesson as a Lightning application.
 
@@ -11,9 +11,13 @@ subcommands:
   validate   evaluate on the validation split      (--ckpt_path FILE|best|last)
   test       evaluate on the test split            (--ckpt_path FILE|best|last)
   predict    class probabilities for the test split or --data.predict_path FILE_OR_FOLDER
+  lr_find    a learning-rate range test: the plot, the suggested rate and the fit command using it
+  interpret  test, then the highest-loss images, most-confused pairs, per-class scores (--ckpt_path best)
+  export     an ONNX model with its class names and preprocessing (--ckpt_path best; pip extra [export])
 
 common options:
-  -c, --config NAME|FILE   a shipped config (mnist_mlp, fashion_classifier, catdog_transfer) or a YAML file
+  -c, --config NAME|FILE   a shipped config (mnist_mlp, fashion_classifier, catdog_transfer,
+                           catdog_finetune) or a YAML file
   --model NAME             MLP (default), Classifier, TransferModel
   --data NAME              MNISTDataModule (default), FashionMNISTDataModule, CatDogDataModule
   --model.X, --data.X, --trainer.X   any setting; see `python -m lightning_app fit --help`

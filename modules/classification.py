@@ -160,7 +160,7 @@ class ClassificationModule(LightningModule):
         log_probs = self(x)
         loss = self.criterion(log_probs, y)
         self._update_metrics(stage, log_probs.detach(), y, loss.detach().expand(len(y)))
-        return {"loss": loss, "preds": log_probs.detach().argmax(dim=1)}
+        return {"loss": loss, "preds": log_probs.detach().argmax(dim=1), "log_probs": log_probs.detach()}
 
     def _update_metrics(self, stage: str, log_probs: torch.Tensor, y: torch.Tensor, losses: torch.Tensor) -> None:
         """``losses``: each sample's batch loss (MeanMetric(nan_strategy="disable") ignores ``weight=``)."""
@@ -192,7 +192,7 @@ class ClassificationModule(LightningModule):
         return self._step(batch, "val")
 
     def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        """Loss and predicted classes, for callbacks such as the confusion matrix."""
+        """Loss, predicted classes and log-probabilities, for callbacks (confusion matrix, interpretation)."""
         return self._step(batch, "test")
 
     def on_train_epoch_end(self) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from modules.backbones import build_backbone, get_backbone
 from modules.classification import ClassificationModule
@@ -14,7 +15,8 @@ from modules.inference_backbone import inference_copy
 
 class TransferModel(ClassificationModule):
     """A frozen ImageNet backbone and the lesson's head: Linear(features, 256), ReLU, Dropout(0.2),
-    Linear(256, num_classes), LogSoftmax. Only the head trains (Adam, lr 0.003).
+    Linear(256, num_classes), LogSoftmax. Only the head trains (Adam, lr 0.003), unless a fine-tuning
+    callback unfreezes the backbone later in the run.
 
     The backbone is frozen twice over: its parameters need no gradient, and it stays in eval mode so its
     BatchNorm statistics do not move. ``forward`` also accepts features (B, features) computed earlier by
@@ -68,10 +70,15 @@ class TransferModel(ClassificationModule):
         return not any(p.requires_grad for p in self.backbone.parameters())
 
     def train(self, mode: bool = True) -> TransferModel:
-        """Like ``nn.Module.train``, but a frozen backbone stays in eval mode (BatchNorm statistics fixed)."""
+        """Like ``nn.Module.train``, but a frozen backbone stays in eval mode, and so does each BatchNorm layer
+        whose weights are frozen when the backbone is fine-tuned: its ImageNet statistics stay fixed."""
         super().train(mode)
         if self.backbone_frozen:
             self.backbone.eval()
+        elif mode:
+            for layer in self.backbone.modules():
+                if isinstance(layer, _BatchNorm) and not any(p.requires_grad for p in layer.parameters()):
+                    layer.eval()
         return self
 
     def extract_features(self, images: torch.Tensor) -> torch.Tensor:

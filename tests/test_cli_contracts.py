@@ -58,6 +58,7 @@ def test_init_from_starts_a_new_run_from_saved_weights_with_new_settings(idx_roo
     )
 
 
+@pytest.mark.long  # moved out of the 2-minute suite (several fits)
 def test_evaluating_a_checkpoint_says_which_model_flags_it_ignored(idx_root, run_cli, mnist_run, capsys):
     capsys.readouterr()
     run_cli("test", "--ckpt_path", "best", "--data.data_dir", str(idx_root), "--model.lr", "0.5")

@@ -111,6 +111,7 @@ def test_predict_on_a_file_with_a_254_byte_name(idx_root, run_cli, mnist_run, tm
     assert len(list(Path(out.split("pictures: 1 PNG file(s) in ")[1].split()[0]).glob("*.png"))) == 1
 
 
+@pytest.mark.long  # moved out of the 2-minute suite (several fits)
 def test_best_with_a_model_named_picks_that_models_runs(idx_root, run_cli, mnist_run, capsys):
     run_cli("fit", "--model", "Classifier", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1")
     capsys.readouterr()

@@ -66,4 +66,4 @@ def test_empty_class_folder_and_missing_folder(photo_root, tmp_path):
     with pytest.raises(DataError, match="holds no images"):
         photo_module(photo_root).split_files()
     with pytest.raises(DataError, match="does not exist"):
-        CatDogDataModule(data_dir=str(tmp_path / "nowhere"))
+        _ = CatDogDataModule(data_dir=str(tmp_path / "nowhere")).class_names

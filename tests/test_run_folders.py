@@ -42,6 +42,7 @@ def test_runs_without_a_logger_get_their_own_folders(idx_root, run_cli):
     assert all(p.parent.parent.parent.name == "MLP-MNIST" for p in lasts)
 
 
+@pytest.mark.long  # moved out of the 2-minute suite (several fits)
 def test_a_failed_run_leaves_no_folder_and_a_resume_keeps_the_first_config(idx_root, run_cli, mnist_run, capsys):
     run = Path("logs/MLP-MNIST/version_0")
     first = (run / "config.yaml").read_text()

@@ -11,9 +11,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import CATS_DOGS, write_photo_folder
 from PIL import Image
 from tests_helpers import tiny_photo_args, transfer_fit_args
+
+from lightning_app.predictor import Predictor
 
 
 def free_port() -> int:
@@ -100,6 +103,10 @@ def test_predict_on_user_files_writes_csv_and_pictures(idx_root, run_cli, mnist_
     for row in rows:
         probs = [float(row[f"p_{d}"]) for d in range(10)]
         assert abs(sum(probs) - 1) < 1e-4 and row["predicted"] == str(probs.index(max(probs)))
+    # the Python predictor gives the same numbers for the same files (the CSV holds 6 decimals)
+    expected = torch.tensor([[float(row[f"p_{d}"]) for d in range(10)] for row in rows])
+    got = Predictor.load("last").probabilities([row["file"] for row in rows])
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
     pngs = sorted(csv_path.parent.glob("*.png"))
     assert len(pngs) == 6
     for png in pngs:
@@ -118,8 +125,13 @@ def test_predict_on_a_single_photo_with_the_transfer_model(photo_root, run_cli, 
     (row,) = list(csv.DictReader(csv_path.open()))
     assert row["file"] == str(photo) and row["predicted"] in ("cat", "dog")
     assert abs(float(row["p_cat"]) + float(row["p_dog"]) - 1) < 1e-4
+    # the Python predictor reads the photo as predict did, with the checkpoint's image size and normalisation
+    assert Predictor.load("last")(photo) == pytest.approx(
+        {"cat": float(row["p_cat"]), "dog": float(row["p_dog"])}, abs=1e-6
+    )
 
 
+@pytest.mark.long  # moved out of the 2-minute suite (several fits)
 def test_prediction_pictures_are_drawn_by_the_clock_and_after_the_last_epoch(idx_root, run_cli, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

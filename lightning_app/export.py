@@ -1,0 +1,128 @@
+"""``python -m lightning_app export --ckpt_path best``: a checkpoint as an ONNX model, ready for onnxruntime.
+
+The graph takes float32 pixels in [0, 1], shape (batch, C, H, W) with a dynamic batch, and returns class
+probabilities: the data's normalisation and the ``exp`` of the log-probabilities are inside it. The class names
+and how an image becomes that input (grey or RGB, the resize and crop, mean and std) are in the model's
+metadata. Export reads the checkpoint alone (no data, no Trainer), so it is not a LightningCLI subcommand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lightning_app import checkpoints
+from lightning_app.extras import require
+from lightning_app.predictor import Predictor
+
+INPUT, OUTPUT = "pixels", "probabilities"
+
+
+class PixelsToProbabilities(nn.Module):
+    """The exported graph: ``(pixels - mean) / std`` through the model, then ``exp``."""
+
+    def __init__(self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", mean.reshape(1, -1, 1, 1).float())
+        self.register_buffer("std", std.reshape(1, -1, 1, 1).float())
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model((pixels - self.mean) / self.std).exp()
+
+
+def default_output(ckpt_path: str) -> Path:
+    """``<run folder>/export/<checkpoint name>.onnx``, or beside a checkpoint from outside a run folder."""
+    run = checkpoints.run_folder_of(ckpt_path, checkpoints.load_checkpoint(ckpt_path))
+    folder = run / "export" if run is not None else Path(ckpt_path).parent
+    return folder / f"{Path(ckpt_path).stem}.onnx"
+
+
+def export_onnx(ckpt_path: str = "best", output: str | None = None, opset: int = 18, save_dir: str = "logs") -> Path:
+    """Export a checkpoint to ONNX and check it against PyTorch with onnxruntime.
+
+    Args:
+        ckpt_path: a .ckpt file, or ``best``/``last`` of the newest run under ``save_dir``.
+        output: the .onnx file to write (default: ``<run folder>/export/<checkpoint name>.onnx``).
+        opset: the ONNX opset version.
+        save_dir: where ``best``/``last`` are looked for.
+    """
+    onnx = require("onnx", "export", "export")
+    path = checkpoints.resolve(ckpt_path, save_dir, None)
+    predictor = Predictor.load(path)
+    datamodule = predictor.datamodule
+    graph = PixelsToProbabilities(predictor.model, datamodule.mean, datamodule.std).eval()
+    channels = predictor.channels
+    height, width = predictor.transform(torch.zeros(channels, 320, 320, dtype=torch.uint8)).shape[-2:]
+    example = torch.rand(2, channels, height, width)
+    target = Path(output) if output else default_output(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        graph,
+        (example,),
+        str(target),
+        input_names=[INPUT],
+        output_names=[OUTPUT],
+        dynamic_shapes={"pixels": {0: torch.export.Dim("batch", min=1, max=4096)}},
+        opset_version=opset,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
+    proto = onnx.load(str(target))
+    metadata = {
+        "class_names": json.dumps(predictor.class_names),
+        "input": f"{INPUT}: float32 (batch, {channels}, {height}, {width}), pixel values in [0, 1]",
+        "output": f"{OUTPUT}: float32 (batch, {len(predictor.class_names)}), in class_names order",
+        "color": "grey" if channels == 1 else "RGB",
+        "resize": repr(predictor.transform),
+        "mean": json.dumps(datamodule.mean.flatten().tolist()),
+        "std": json.dumps(datamodule.std.flatten().tolist()),
+        "normalization": "inside the graph: (pixels - mean) / std",
+        "checkpoint": str(path),
+        "model": type(predictor.model).__name__,
+    }
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(target))
+    difference = compare(target, graph, example)
+    print(
+        f"exported: {target} ({target.stat().st_size / 1e6:.1f} MB)\n"
+        f"  input {metadata['input']}\n  output {metadata['output']}\n"
+        f"  classes {', '.join(predictor.class_names)}; preprocessing in the model's metadata\n"
+        + (
+            f"  onnxruntime vs PyTorch: max abs difference {difference:.2e}"
+            if difference is not None
+            else "  not checked: pip install onnxruntime to compare with PyTorch"
+        ),
+        flush=True,
+    )
+    return target
+
+
+def compare(path: Path, graph: nn.Module, example: torch.Tensor) -> float | None:
+    """The largest absolute difference between onnxruntime's and PyTorch's probabilities (None without
+    onnxruntime), on ``example`` and on a batch of another size (the batch axis is dynamic)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for pixels in (example, torch.rand(5, *example.shape[1:])):
+        with torch.inference_mode():
+            expected = graph(pixels).numpy()
+        got = session.run([OUTPUT], {INPUT: pixels.numpy()})[0]
+        worst = max(worst, float(abs(got - expected).max()))
+    return worst
+
+
+def main(args: list[str]) -> None:
+    """``export``'s flags come from ``export_onnx``'s signature (jsonargparse)."""
+    from jsonargparse import auto_cli
+
+    auto_cli(export_onnx, args=args, exit_on_error=False, prog="python -m lightning_app export")

@@ -1,0 +1,81 @@
+"""One import for a script or notebook: ``Predictor.load("best")("photo.jpg")`` gives class probabilities.
+
+The same numbers as ``python -m lightning_app predict`` writes: the checkpoint's own datamodule class reads,
+resizes and normalises the image (its ``predict_reader``, ``predict_transform`` and ``normalize``), and the model
+returns ``exp(log-probabilities)``, as its ``predict_step`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from lightning.pytorch import LightningDataModule
+
+import datamodules  # noqa: F401 - loads the app's datamodules, the only data classes a checkpoint may name
+from lightning_app import checkpoints
+from lightning_app.from_checkpoint import data_settings_for, loaded_class, read_saved_run
+from modules import ClassificationModule
+
+Image = str | Path | torch.Tensor
+
+
+class Predictor:
+    """A trained model and its data's preprocessing, as a function of image files (or uint8 image tensors).
+
+    Args:
+        model: a trained ClassificationModule (put in eval mode here).
+        datamodule: the datamodule class it was trained with, for its preprocessing (it reads no data).
+        device: where the model runs.
+    """
+
+    def __init__(self, model: ClassificationModule, datamodule: LightningDataModule, device: str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.datamodule = datamodule
+        self.class_names = list(model.class_names)
+        self.read = datamodule.predict_reader()
+        self.transform = datamodule.predict_transform()
+
+    @classmethod
+    def load(cls, ckpt_path: str = "best", save_dir: str = "logs", device: str = "cpu") -> Predictor:
+        """A checkpoint of this app (a .ckpt file, or ``best``/``last`` of the newest run under ``save_dir``),
+        read as data: ``weights_only=True``, and only classes this app has loaded."""
+        path = checkpoints.resolve(ckpt_path, save_dir, None)
+        run = read_saved_run(path, ClassificationModule, LightningDataModule)
+        if run.data_class is None:
+            raise checkpoints.CheckpointError(
+                f"{path} does not say which data it was trained on: build Predictor(model, datamodule) yourself"
+            )
+        settings = dict(run.model_settings)
+        if settings.get("weights") not in (None, "none"):
+            settings["weights"] = "none"  # the checkpoint holds the backbone's weights: fetch none
+        model = loaded_class(run.model_class, ClassificationModule)(**settings)
+        model.load_state_dict(run.state["state_dict"])
+        datamodule = loaded_class(run.data_class, LightningDataModule)(**data_settings_for(run))
+        return cls(model, datamodule, device)
+
+    @property
+    def channels(self) -> int:
+        """1 for grey inputs (the 28x28 data sets), 3 for RGB."""
+        return int(self.datamodule.mean.numel())
+
+    def inputs(self, images: Sequence[Image]) -> torch.Tensor:
+        """The uint8 network inputs (N, C, H, W), before normalisation: read (files) and transformed."""
+        batch = []
+        for image in images:
+            pixels = image if isinstance(image, torch.Tensor) else self.read(Path(image))
+            batch.append(self.transform(pixels))
+        return torch.stack(batch)
+
+    @torch.inference_mode()
+    def probabilities(self, images: Sequence[Image]) -> torch.Tensor:
+        """Class probabilities (N, num_classes) of image files or uint8 (C, H, W) tensors."""
+        x = self.datamodule.normalize(self.inputs(images).to(self.device))
+        return self.model(x).exp().float().cpu()
+
+    def __call__(self, image: Image) -> dict[str, float]:
+        """``{class name: probability}`` for one image file or uint8 (C, H, W) tensor."""
+        probs = self.probabilities([image])[0]
+        return dict(zip(self.class_names, probs.tolist(), strict=True))
