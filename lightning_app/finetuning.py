@@ -42,16 +42,21 @@ class StagedFinetuning(BaseFinetuning):
         self.freeze(self._backbone(pl_module), train_bn=False)
 
     def finetune_function(self, pl_module: LightningModule, epoch: int, optimizer: Optimizer) -> None:
-        """At the unfreezing epoch, and at any later one a resumed run starts with: unfreeze and add the group
-        (Lightning's ``filter_on_optimizer`` leaves out parameters the optimizer already holds)."""
+        """At the unfreezing epoch, and at any later one a resumed run starts with: unfreeze, and add the
+        backbone's parameter group unless the checkpoint brought it back."""
         if epoch < self.unfreeze_at_epoch:
             return
         modules = [self._backbone(pl_module)]
         if all(p.requires_grad for m in modules for p in self._trained(m)):
             return
-        head = optimizer.param_groups[0]
-        base = head.get("initial_lr", head["lr"])  # the rate before the schedule's decay
-        self.unfreeze_and_add_param_group(modules, optimizer, lr=float(base) * self.backbone_lr_ratio, train_bn=True)
+        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        if all(id(p) in held for m in modules for p in self._trained(m)):
+            self.make_trainable(modules)  # a resumed run: its checkpoint brought the backbone's group back
+        else:
+            head = optimizer.param_groups[0]
+            base = head.get("initial_lr", head["lr"])  # the rate before the schedule's decay
+            lr = float(base) * self.backbone_lr_ratio
+            self.unfreeze_and_add_param_group(modules, optimizer, lr=lr, train_bn=self.train_bn)
         if not self.train_bn:
             for module in modules:
                 for layer in module.modules():

@@ -67,6 +67,10 @@ class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
         if max_epochs > epochs_done > 0:
             per_epoch = self.planned / max_epochs
             self.total = max(1, round(self.last_epoch + (max_epochs - epochs_done) * per_epoch))
+            # the next step's rates on the new length (a run that ended its decay would make it at rate 0)
+            for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
+                group["lr"] = lr
+            self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def get_lr(self) -> list[float | torch.Tensor]:
         factor = warmup_cosine(max(self.last_epoch, 0), self.total, self.warmup)
