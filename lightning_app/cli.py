@@ -26,7 +26,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 import datamodules  # noqa: F401 - loads the datamodules, so --data NAME finds them
 import modules  # noqa: F401 - loads the models, so --model NAME finds them
 from datamodules import DataError
-from lightning_app import checkpoints, export, flag_hints, quiet, run_folders
+from lightning_app import checkpoints, demo, export, flag_hints, quiet, run_folders
 from lightning_app.app_callbacks import CALLBACKS, CHECKPOINT_IO
 from lightning_app.callbacks import monitoring_checkpoint, run_dir
 from lightning_app.contracts import ClassificationData, ClassificationModel
@@ -50,6 +50,7 @@ AUTO = "auto"
 DEFAULT_MODEL = "modules.MLP"
 DEFAULT_DATA = "datamodules.MNISTDataModule"
 SUBCOMMANDS = ("fit", "validate", "test", "predict", "lr_find", "interpret")
+CHECKPOINT_ONLY = {"export": export.main, "demo": demo.main}  # not LightningCLI subcommands: see their modules
 
 
 class LessonCLI(LightningCLI):
@@ -386,6 +387,7 @@ USER_ERRORS = (
     run_folders.RunFolderError,
     argparse.ArgumentError,
     MissingExtra,
+    demo.DemoError,
 )
 
 
@@ -448,8 +450,8 @@ def main() -> None:
     keep_large_allocations()
     try:
         flags = read_flags(sys.argv[1:])
-        if flags.subcommand == "export":  # reads the checkpoint alone: no data, no Trainer
-            export.main(sys.argv[sys.argv.index("export") + 1 :])
+        if flags.subcommand in CHECKPOINT_ONLY:  # they read the checkpoint alone: no data, no Trainer
+            CHECKPOINT_ONLY[flags.subcommand](sys.argv[sys.argv.index(flags.subcommand) + 1 :])
             return
         check_class_names(flags)
         LessonCLI()

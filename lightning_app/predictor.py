@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from lightning.pytorch import LightningDataModule
@@ -18,7 +19,7 @@ from lightning_app import checkpoints
 from lightning_app.from_checkpoint import data_settings_for, loaded_class, read_saved_run
 from modules import ClassificationModule
 
-Image = str | Path | torch.Tensor
+Image = str | Path | BinaryIO | torch.Tensor
 
 
 class Predictor:
@@ -62,17 +63,23 @@ class Predictor:
         return int(self.datamodule.mean.numel())
 
     def inputs(self, images: Sequence[Image]) -> torch.Tensor:
-        """The uint8 network inputs (N, C, H, W), before normalisation: read (files) and transformed."""
+        """The uint8 network inputs (N, C, H, W), before normalisation: image files (paths or open binary files)
+        read as ``predict`` reads them, and transformed; uint8 (C, H, W) tensors transformed."""
         batch = []
         for image in images:
-            pixels = image if isinstance(image, torch.Tensor) else self.read(Path(image))
+            if isinstance(image, torch.Tensor):
+                pixels = image
+            else:
+                pixels = self.read(image if hasattr(image, "read") else Path(image))
             batch.append(self.transform(pixels))
         return torch.stack(batch)
 
     @torch.inference_mode()
     def probabilities(self, images: Sequence[Image]) -> torch.Tensor:
-        """Class probabilities (N, num_classes) of image files or uint8 (C, H, W) tensors."""
-        x = self.datamodule.normalize(self.inputs(images).to(self.device))
+        """Class probabilities (N, num_classes) of images (see :meth:`inputs`), or of a uint8 (N, C, H, W) batch
+        that :meth:`inputs` made."""
+        batch = images if isinstance(images, torch.Tensor) and images.ndim == 4 else self.inputs(images)
+        x = self.datamodule.normalize(batch.to(self.device))
         return self.model(x).exp().float().cpu()
 
     def __call__(self, image: Image) -> dict[str, float]:

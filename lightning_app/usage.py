@@ -1,7 +1,7 @@
 """The top-level help, answered without importing torch or Lightning (they take seconds to load)."""
 
 USAGE = """\
-usage: python -m lightning_app {fit,validate,test,predict,lr_find,interpret,export} [options]
+usage: python -m lightning_app {fit,validate,test,predict,lr_find,interpret,export,demo} [options]
 
 The 'Deep Learning with PyTorch' lesson as a Lightning application.
 
@@ -14,6 +14,7 @@ subcommands:
   lr_find    a learning-rate range test: the plot, the suggested rate and the fit command using it
   interpret  test, then the highest-loss images, most-confused pairs, per-class scores (--ckpt_path best)
   export     an ONNX model with its class names and preprocessing (--ckpt_path best; pip extra [export])
+  demo       a web page on 127.0.0.1: draw a digit or drop a photo, watch the model answer (--ckpt_path best)
 
 common options:
   -c, --config NAME|FILE   a shipped config (mnist_mlp, fashion_classifier, catdog_transfer,

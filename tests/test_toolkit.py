@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import write_photo_folder
-from tests_helpers import tiny_photo_args, transfer_fit_args
+from tests_helpers import prediction_rows, tiny_photo_args, transfer_fit_args
 
 from datamodules import MNISTDataModule
 from lightning_app.extras import MissingExtra, require
@@ -172,3 +172,22 @@ def test_staged_finetuning_unfreezes_the_backbone_and_keeps_batchnorm_statistics
     assert not torch.equal(resumed["state_dict"][conv], unfrozen["state_dict"][conv])  # still trains after resume
     for name in ("weight", "bias", "running_mean", "running_var"):  # BatchNorm as it was, by design
         torch.testing.assert_close(resumed["state_dict"][f"{bn}.{name}"], frozen["state_dict"][f"{bn}.{name}"])
+
+
+def test_readme_predictor_example(idx_root, run_cli, mnist_run, tmp_path, capsys):
+    """The README's predict.py as typed, next to `predict` on the same file: the same probabilities."""
+    from PIL import Image
+    from test_cli_contracts import readme_file
+
+    digit = np.zeros((40, 40), dtype=np.uint8)
+    digit[8:32, 18:23] = 255  # a "1", white on black as MNIST draws it
+    Image.fromarray(digit).save(tmp_path / "digit.png")
+    capsys.readouterr()
+    run_cli("predict", "--ckpt_path", "best", "--data.data_dir", str(idx_root), "--data.predict_path", "digit.png")
+    (row,) = prediction_rows(capsys.readouterr().out)
+    scope: dict = {}
+    exec(compile(readme_file("predict.py"), "predict.py", "exec"), scope)  # noqa: S102 - the README's own example
+    printed = capsys.readouterr().out
+    probabilities = scope["predictor"]("digit.png")
+    assert printed.strip() == str(probabilities)
+    assert probabilities == pytest.approx({d: float(row[f"p_{d}"]) for d in map(str, range(10))}, abs=1e-6)

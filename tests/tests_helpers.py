@@ -1,5 +1,8 @@
 """Small helpers shared by the tests."""
 
+import csv
+from pathlib import Path
+
 from datamodules import CatDogDataModule
 
 
@@ -28,3 +31,9 @@ def transfer_fit_args(root, epochs: int = 1) -> list[str]:
         str(epochs),
         *tiny_photo_args(root),
     ]
+
+
+def prediction_rows(out: str) -> list[dict]:
+    """The rows of the predictions CSV that ``predict`` named in its output ``out``."""
+    with Path(out.split("predictions: ")[1].split()[0]).open(newline="") as handle:
+        return list(csv.DictReader(handle))
