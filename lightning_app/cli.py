@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
@@ -440,6 +441,23 @@ def one_line(exc: BaseException, subcommand: str | None = None) -> str:
     return text[:400]
 
 
+def in_a_distributed_job() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def peer_failure(exc: BaseException) -> str:
+    """One line for an error inside a job of several processes, where it is nearly always a collective
+    operation that lost a process (killed, out of memory, a node gone): each process says so, once, instead of
+    ending in a traceback of the collective; ``DLWP_DEBUG=1`` shows the traceback."""
+    rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return (
+        f"process {rank} of {world} stopped ({type(exc).__name__}: {first}); if another process of the job died, "
+        "its log says why. The checkpoints of the finished epochs are kept: relaunch the job with "
+        "`fit --ckpt_path last` to go on"
+    )
+
+
 def main() -> None:
     """Entry point of ``python -m lightning_app``: known problems end in one line and exit code 2.
 
@@ -464,6 +482,9 @@ def main() -> None:
         sys.exit(128 + signal.SIGTERM)  # 143, as a shell reports a process ended by SIGTERM
     except Exception as exc:
         found = user_error(exc)
+        if found is None and not os.environ.get(quiet.DEBUG_ENV) and in_a_distributed_job():
+            print(f"error: {peer_failure(exc)}", file=sys.stderr)
+            sys.exit(1)
         if found is None or os.environ.get(quiet.DEBUG_ENV):
             raise
         flags = read_flags(sys.argv[1:])

@@ -27,6 +27,8 @@ HARMLESS_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated",
     r"The number of training batches \(\d+\) is smaller than the logging interval",
     r"Found \d+ module\(s\) in eval mode at the start of training",  # a frozen backbone stays in eval mode
+    # epoch metrics are torchmetrics, synced across processes by their compute(); epoch seconds are rank 0's
+    r"It is recommended to use `self.log\(.*sync_dist=True\)` when logging on epoch level in distributed",
 )
 
 

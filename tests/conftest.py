@@ -165,12 +165,15 @@ class PoisonAfter(Callback):
 
 
 class KillAt(Callback):
-    """SIGKILLs its own process in the middle of epoch ``epoch``, as a crash or an OOM killer would."""
+    """SIGKILLs its own process in the middle of epoch ``epoch``, as a crash or an OOM killer would (only the
+    process of global rank ``rank`` when given)."""
 
-    def __init__(self, epoch: int = 1, batch: int = 2) -> None:
-        self.epoch, self.batch = epoch, batch
+    def __init__(self, epoch: int = 1, batch: int = 2, rank: int | None = None) -> None:
+        self.epoch, self.batch, self.rank = epoch, batch, rank
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.rank is not None and trainer.global_rank != self.rank:
+            return
         if trainer.current_epoch == self.epoch and batch_idx == self.batch:
             import os
             import signal
@@ -202,6 +205,20 @@ class RecordBatches(Callback):
         (folder / f"rank{trainer.global_rank}.json").write_text(json.dumps(self.seen))
         weights = [float(p.detach().double().sum()) for p in pl_module.parameters()]
         (folder / f"weights{trainer.global_rank}.json").write_text(json.dumps(weights))
+
+
+class RecordEnvironment(Callback):
+    """Writes which cluster environment Lightning detected, and the ranks, to ``$RECORD_DIR/env<rank>.json``."""
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        import json
+        import os
+
+        env = trainer.strategy.cluster_environment
+        folder = Path(os.environ["RECORD_DIR"])
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {"environment": type(env).__name__, "world_size": trainer.world_size, "node_rank": trainer.node_rank}
+        (folder / f"env{trainer.global_rank}.json").write_text(json.dumps(record))
 
 
 class RecordLosses(Callback):
