@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import time
-from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
+from upath import UPath
 
 from lightning_app.feature_cache import FeatureCache
+from lightning_app.storage import location, write_text
 
 __all__ = ["EpochTimer", "FeatureCache", "MetricsJSON"]  # FeatureCache: its old home, named by saved configs
 
 
-def run_dir(trainer: Trainer) -> Path | None:
-    """The folder of this run (the logger's version folder), or None without a logger."""
+def run_dir(trainer: Trainer) -> UPath | None:
+    """The folder of this run (the logger's version folder; a local path or a URL), or None without a logger."""
     # the logger's own log_dir: Trainer.log_dir broadcasts from rank 0, which hangs code that runs on rank 0 only
     log_dir = getattr(trainer.logger, "log_dir", None) if trainer.logger is not None else None
-    return Path(log_dir) if log_dir else None
+    return location(log_dir) if log_dir else None
 
 
 def monitoring_checkpoint(trainer: Trainer) -> ModelCheckpoint | None:
@@ -62,9 +64,7 @@ class MetricsJSON(Callback):
             if ckpt.best_model_score is not None:
                 metrics[f"best/{ckpt.monitor}"] = float(ckpt.best_model_score)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        write_text(path, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.sanity_checking:
@@ -93,17 +93,15 @@ class MetricsJSON(Callback):
                 row[key] = float(value)
         rows = []
         if path.exists():
-            with path.open(newline="") as handle:
-                rows = [r for r in csv.DictReader(handle) if int(r["epoch"]) < epoch]
+            rows = [r for r in csv.DictReader(io.StringIO(path.read_text(), newline="")) if int(r["epoch"]) < epoch]
         rows.append(row)
         columns = ["epoch", "global_step", *sorted({k for r in rows for k in r} - {"epoch", "global_step"})]
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(path, text.getvalue())
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._write(trainer)

@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 import torch
+from upath import UPath
+
+from lightning_app.storage import is_url, location
 
 ALIASES = ("best", "last")
 
@@ -36,8 +39,11 @@ def newest_last_checkpoint(save_dir: str | Path, name: str | None) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint safely (``weights_only=True``): no code in the file can run."""
+    """Load a checkpoint safely (``weights_only=True``): no code in the file can run. A URL is read with fsspec."""
     try:
+        if is_url(path):
+            with location(path).open("rb") as handle:
+                return torch.load(handle, map_location="cpu", weights_only=True)
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as err:
         raise CheckpointError(f"checkpoint {path} does not exist: check --ckpt_path") from err
@@ -64,17 +70,23 @@ def resolve(ckpt_path: str, save_dir: str | Path, name: str | None) -> str:
     if ckpt_path in ALIASES:
         last = newest_last_checkpoint(save_dir, name)
         return str(best_of(last) if ckpt_path == "best" else last)
-    if not Path(ckpt_path).is_file():
+    if not location(ckpt_path).is_file():
         raise CheckpointError(f"checkpoint {ckpt_path} does not exist: pass a .ckpt file, `best` or `last`")
     return ckpt_path
 
 
-def run_folder_of(ckpt_path: str, state: dict) -> Path | None:
+def run_folder_of(ckpt_path: str, state: dict) -> UPath | None:
     """``<save_dir>/<name>/<version>`` of a checkpoint written there by ModelCheckpoint, spelled as it was then."""
     for key, value in state.get("callbacks", {}).items():
         dirpath = value.get("dirpath") if key.startswith("ModelCheckpoint") and isinstance(value, dict) else None
-        if dirpath and os.path.realpath(dirpath) == os.path.realpath(Path(ckpt_path).parent):
-            run = Path(dirpath).parent
-            if Path(dirpath).name == "checkpoints" and (run / "hparams.yaml").exists():
+        if dirpath and same_folder(dirpath, location(ckpt_path).parent):
+            run = location(dirpath).parent
+            if location(dirpath).name == "checkpoints" and (run / "hparams.yaml").exists():
                 return run
     return None
+
+
+def same_folder(a: str | UPath, b: str | UPath) -> bool:
+    if is_url(a) or is_url(b):
+        return str(location(a)).rstrip("/") == str(location(b)).rstrip("/")
+    return os.path.realpath(a) == os.path.realpath(b)

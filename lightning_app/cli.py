@@ -42,6 +42,7 @@ from lightning_app.host_tuning import keep_large_allocations, skip_nvml_probe_wi
 from lightning_app.lr_range import fit_command
 from lightning_app.safety import TrainingError
 from lightning_app.shipped_configs import ShippedConfigFile
+from lightning_app.storage import location
 from lightning_app.trainer import AppTrainer
 from modules import ClassificationModule, ModelError
 from modules.backbones import get_backbone
@@ -245,11 +246,11 @@ class LessonCLI(LightningCLI):
         if rank_zero_only.rank != 0:
             return  # rank 0 alone claims; Lightning broadcasts its log_dir to the other ranks
         if logger is not None and logger.get("version") is None:
-            self.claimed = run_folders.claim_version(Path(logger.save_dir) / logger.name)
+            self.claimed = run_folders.claim_version(location(logger.save_dir) / logger.name)
             logger.version = self.claimed.name
         elif logger is None and self.subcommand == "fit" and not section.trainer.get("logger"):
             # without a logger, checkpoints go to default_root_dir/checkpoints: give this run its own
-            self.claimed = run_folders.claim_version(Path(section.trainer.default_root_dir or ".") / name)
+            self.claimed = run_folders.claim_version(location(section.trainer.default_root_dir or ".") / name)
             section.trainer.default_root_dir = str(self.claimed)
 
     @staticmethod

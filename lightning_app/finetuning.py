@@ -30,7 +30,7 @@ class StagedFinetuning(BaseFinetuning):
         train_bn: train the BatchNorm layers too.
     """
 
-    def __init__(self, unfreeze_at_epoch: int = 1, backbone_lr_ratio: float = 0.1, train_bn: bool = False) -> None:
+    def __init__(self, unfreeze_at_epoch: int = 1, backbone_lr_ratio: float = 0.01, train_bn: bool = False) -> None:
         super().__init__()
         if unfreeze_at_epoch < 0 or backbone_lr_ratio <= 0:
             raise TrainingError("StagedFinetuning needs unfreeze_at_epoch >= 0 and backbone_lr_ratio > 0")

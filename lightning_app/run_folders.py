@@ -1,18 +1,23 @@
 """Each run's own folder, ``<save_dir>/<name>/version_N``, claimed atomically before the run starts.
 
 Lightning's loggers pick ``version_N`` by listing the folder and create it later, so two runs started together
-can take the same number. Here global rank 0 creates the folder itself with ``os.mkdir``, which fails when another
+can take the same number. Here global rank 0 creates the folder itself with ``mkdir``, which fails when another
 run took the number first; the logger is then told the number. Other ranks write nothing of their own (Lightning
-broadcasts rank 0's ``log_dir``).
+broadcasts rank 0's ``log_dir``). On an object store (``s3://``...) folders are only name prefixes: ``mkdir``
+cannot fail there, so two runs started at the same moment could share a number; give each its own
+``--trainer.logger.init_args.version`` in that case.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
 from pathlib import Path
+
+from upath import UPath
+
+from lightning_app.storage import location
 
 VERSION = re.compile(r"version_(\d+)$")
 
@@ -21,19 +26,19 @@ class RunFolderError(Exception):
     """A run folder that cannot be made; the message says what to do."""
 
 
-def next_version(parent: Path) -> int:
+def next_version(parent: UPath) -> int:
     """One more than the highest ``version_N`` under ``parent`` (0 when there is none)."""
     try:
-        names = os.listdir(parent)
+        names = [p.name for p in parent.iterdir()]
     except FileNotFoundError:
         return 0
     numbers = [int(m.group(1)) for m in map(VERSION.match, names) if m]
     return max(numbers, default=-1) + 1
 
 
-def claim_version(parent: str | Path) -> Path:
+def claim_version(parent: str | UPath) -> UPath:
     """Create and return ``parent/version_N`` for the next free N; a number another run takes is skipped."""
-    parent = Path(parent)
+    parent = location(parent)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         number = next_version(parent)
@@ -51,12 +56,16 @@ def claim_version(parent: str | Path) -> Path:
         ) from err
 
 
-def drop_if_unused(folder: Path) -> bool:
+def drop_if_unused(folder: UPath) -> bool:
     """Remove a run folder its failed run left without a checkpoint (nothing in it can be resumed), and its
     parent when that is left empty."""
-    if not folder.is_dir() or any(folder.rglob("*.ckpt")):
+    if not folder.is_dir() or any(p.name.endswith(".ckpt") for p in folder.rglob("*")):
         return False
-    shutil.rmtree(folder, ignore_errors=True)
+    if isinstance(folder, Path):
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        folder.fs.rm(folder.path, recursive=True)
     with contextlib.suppress(OSError):
-        folder.parent.rmdir()  # and the runs' folder, when this run was its only one
+        if not any(folder.parent.iterdir()):
+            folder.parent.rmdir()  # and the runs' folder, when this run was its only one
     return True

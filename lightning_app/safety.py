@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -11,16 +12,24 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from lightning_app.storage import local_path, location
+
 
 class TrainingError(Exception):
     """Training cannot go on (e.g. the loss is no longer finite); the message says what to do."""
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes each checkpoint to a temporary file beside it, syncs it, then renames it into place.
+    """Writes each checkpoint whole or not at all, and reads every checkpoint as data.
 
-    A run killed while saving leaves the previous ``last.ckpt`` whole; there is never a half-written one, and the
-    next save of that file removes the temporary file the killed run left.
+    On a local disk (and fsspec's ``file://``) it writes a temporary file beside the checkpoint, syncs it, then
+    renames it into place: a run killed while saving leaves the previous ``last.ckpt`` whole, and the next save of
+    that file removes the temporary file the killed run left. Object stores (``s3://``, ``gs://``...) have no
+    rename that replaces a file in one step; there the checkpoint is serialised in memory first, then written as one
+    object (fsspec uploads it when the file closes), and the store publishes an object only when its upload
+    completes: a reader sees the previous checkpoint or the new one, never part of one, and a run killed or failing
+    before the upload completes leaves the previous one.
+    Other fsspec filesystems (``memory://``) are written the same way.
     """
 
     def load_checkpoint(self, path, *args: Any, weights_only: bool | None = None, **kwargs: Any) -> dict:
@@ -29,21 +38,33 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return super().load_checkpoint(path, *args, weights_only=True, **kwargs)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
-        path = Path(path)
+        local = local_path(path)
+        try:
+            if local is not None:
+                self._replace_atomically(checkpoint, local)
+            else:
+                buffer = io.BytesIO()
+                torch.save(checkpoint, buffer)  # whole before the target is opened: a failure here writes nothing
+                target = location(path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with target.open("wb") as handle:
+                    handle.write(buffer.getbuffer())
+        except OSError as err:  # a full disk, a read-only or vanished folder, a store that refuses the write
+            kept = " (the previous one is kept whole)" if location(path).exists() else ""
+            raise TrainingError(
+                f"could not write the checkpoint {path} ({err.strerror or err}){kept}: free some space or "
+                "make the folder writable, then go on with `fit --ckpt_path last`"
+            ) from err
+
+    @staticmethod
+    def _replace_atomically(checkpoint: dict[str, Any], path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            try:
-                with tmp.open("wb") as handle:
-                    torch.save(checkpoint, handle)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            except OSError as err:  # a full disk, a read-only or vanished folder
-                kept = " (the previous one is kept whole)" if path.exists() else ""
-                raise TrainingError(
-                    f"could not write the checkpoint {path} ({err.strerror or err}){kept}: free some space or "
-                    "make the folder writable, then go on with `fit --ckpt_path last`"
-                ) from err
+            with tmp.open("wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
             os.replace(tmp, path)
             for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed while writing
                 with contextlib.suppress(FileNotFoundError):
@@ -99,7 +120,9 @@ class StopOnNonFiniteLoss(Callback):
         if not len(bad):
             return
         step = steps[int(bad[0])]
-        saved = [Path(p) for cb in trainer.checkpoint_callbacks for p in (cb.last_model_path, cb.best_model_path) if p]
+        saved = [
+            location(p) for cb in trainer.checkpoint_callbacks for p in (cb.last_model_path, cb.best_model_path) if p
+        ]
         saved = [p for p in saved if p.is_file()]
         last = str(max(saved, key=lambda p: p.stat().st_mtime)) if saved else ""
         kept = f"; the last good checkpoint is {last}" if last else ""

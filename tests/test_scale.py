@@ -121,3 +121,58 @@ def test_a_process_killed_mid_epoch_ends_the_job_quickly_and_it_resumes(idx_root
         assert node.returncode == 0, node.stderr[-3000:]
     state = torch.load(last, weights_only=True)
     assert state["epoch"] == 2 and sorted(p.name for p in last.parents[2].iterdir()) == ["version_0"]
+
+
+@pytest.fixture
+def memory_fs():
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.rm("/runs", recursive=True) if fs.exists("/runs") else None
+    yield fs
+    if fs.exists("/runs"):
+        fs.rm("/runs", recursive=True)
+
+
+@pytest.mark.long  # three short runs: about 7 s
+def test_a_run_kept_in_fsspecs_memory_filesystem_trains_tests_and_resumes(idx_root, run_cli, memory_fs, tmp_path):
+    where = ["--trainer.default_root_dir", "memory://runs", "--trainer.logger.init_args.save_dir", "memory://runs"]
+    run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1", *where)
+    run = "/runs/MLP-MNIST/version_0"
+    names = {Path(p).name for p in memory_fs.find(run)}
+    assert {"last.ckpt", "config.yaml", "hparams.yaml", "metrics.json", "metrics.csv"} <= names
+    assert any(n.startswith("events.out.tfevents") for n in names) and not list(tmp_path.rglob("*.ckpt"))
+    assert json.loads(memory_fs.cat(f"{run}/metrics.json"))["test/acc"] > 0.5
+    last = f"memory:/{run}/checkpoints/last.ckpt"
+    run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "2", "--ckpt_path", last, *where)
+    assert [line.split(",")[0] for line in memory_fs.cat(f"{run}/metrics.csv").decode().splitlines()[1:]] == ["0", "1"]
+    run_cli("test", "--data.data_dir", str(idx_root), "--ckpt_path", last, *where)
+    assert sorted(Path(p).name for p in memory_fs.ls("/runs/MLP-MNIST", detail=False)) == ["version_0", "version_1"]
+
+
+@pytest.mark.long
+def test_a_run_under_a_file_url(idx_root, run_cli, tmp_path):
+    runs = tmp_path / "store"
+    where = ["--trainer.default_root_dir", f"file://{runs}", "--trainer.logger.init_args.save_dir", f"file://{runs}"]
+    run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1", *where)
+    assert (runs / "MLP-MNIST/version_0/checkpoints/last.ckpt").is_file()
+    assert (runs / "MLP-MNIST/version_0/metrics.json").is_file()
+
+
+def test_the_checkpoint_writer_on_a_store_without_rename_never_leaves_part_of_a_checkpoint(memory_fs, monkeypatch):
+    from lightning_app.safety import AtomicCheckpointIO, TrainingError
+
+    writer, path = AtomicCheckpointIO(), "memory://runs/x/last.ckpt"
+    writer.save_checkpoint({"state_dict": {"w": torch.ones(3)}}, path)
+    assert torch.equal(writer.load_checkpoint(path)["state_dict"]["w"], torch.ones(3))
+
+    def broken_save(obj, handle):
+        handle.write(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(TrainingError, match=r"could not write .* \(the previous one is kept whole\)"):
+        writer.save_checkpoint({"state_dict": {"w": torch.zeros(3)}}, path)
+    monkeypatch.undo()
+    assert torch.equal(writer.load_checkpoint(path)["state_dict"]["w"], torch.ones(3))
+    assert memory_fs.find("/runs") == ["/runs/x/last.ckpt"]
