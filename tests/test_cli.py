@@ -17,8 +17,10 @@ def fit_args(idx_root, *extra: str) -> list[str]:
 
 def test_fit_trains_tests_best_and_writes_everything(idx_root, run_cli, capsys):
     # a user's own callback, as the README shows it, adds to the app's callback sections
-    run_cli(*fit_args(idx_root, "--trainer.callbacks+=EarlyStopping", "--trainer.callbacks.monitor", "val/loss"))
-    assert "lightning.pytorch.callbacks.EarlyStopping" in (RUN / "config.yaml").read_text()
+    early = ["--trainer.callbacks+=EarlyStopping", "--trainer.callbacks.monitor", "val/loss"]
+    run_cli(*fit_args(idx_root, *early, "--trainer.callbacks.patience", "3"))
+    config = (RUN / "config.yaml").read_text()
+    assert "lightning.pytorch.callbacks.EarlyStopping" in config and "patience: 3" in config
     out = capsys.readouterr().out
     ckpts = sorted(p.name for p in (RUN / "checkpoints").iterdir())
     assert "last.ckpt" in ckpts and any(n.startswith("epoch=") for n in ckpts)

@@ -106,6 +106,7 @@ def test_slurms_variables_for_two_tasks_make_one_job(idx_root, tmp_path):
 @pytest.mark.long
 def test_a_process_killed_mid_epoch_ends_the_job_quickly_and_it_resumes(idx_root, tmp_path):
     common = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "3", "--data.batch_size", "16", *CPU_NODES]
+    common += ["--trainer.strategy", "DDPStrategy", "--trainer.strategy.timeout", "0:02:00"]  # the README's timeout
     kill = ["--trainer.callbacks", "conftest.KillAt", "--trainer.callbacks.rank", "1", "--fast_path", "null"]
     started = time.time()
     nodes = launch_nodes(["fit", *common, *kill], tmp_path)

@@ -191,3 +191,16 @@ def test_readme_predictor_example(idx_root, run_cli, mnist_run, tmp_path, capsys
     probabilities = scope["predictor"]("digit.png")
     assert printed.strip() == str(probabilities)
     assert probabilities == pytest.approx({d: float(row[f"p_{d}"]) for d in map(str, range(10))}, abs=1e-6)
+
+
+@pytest.mark.long
+def test_readme_part_5_runs_are_named_for_tensorboard(idx_root, run_cli):
+    """The README's Part 5 command (one epoch on the tiny data): the run lands in logs/part5/no_dropout."""
+    run_cli(
+        *("fit", "-c", "fashion_classifier", "--model.lr_schedule", "constant", "--trainer.max_epochs", "1"),
+        *("--model.dropout", "0", "--trainer.logger.init_args.name", "part5"),
+        *("--trainer.logger.init_args.version", "no_dropout", "--data.data_dir", str(idx_root)),
+    )
+    run = Path("logs/part5/no_dropout")
+    assert (run / "checkpoints/last.ckpt").is_file() and (run / "metrics.csv").is_file()
+    assert torch.load(run / "checkpoints/last.ckpt", weights_only=True)["hyper_parameters"]["dropout"] == 0
