@@ -2,8 +2,10 @@
 
   before: the frozen backbone as built (NCHW float32), batches of 32, glibc's default allocator settings
           (what FeatureCache ran until 2026-11-28)
-  after:  FeatureCache's way: a folded-BatchNorm channels_last copy (``frozen_feature_extractor``), batches of
-          16, large blocks kept in the heap (lightning_app/host_tuning.py)
+  after:  FeatureCache's PyTorch engine: a folded-BatchNorm channels_last copy (``frozen_feature_extractor``),
+          batches of 16, large blocks kept in the heap (lightning_app/host_tuning.py)
+  onnxruntime: FeatureCache's default on a CPU where onnxruntime is installed: the backbone exported to ONNX
+          and run there (lightning_app/onnx_features.py), batches of 16, the same heap setting
 
 Each runs in its own process (the allocator setting is per process) over the train and test photos of the
 CatDogDataModule split (seed 42), decoding with ``--workers`` processes. Reported: wall time, ms a photo, user
@@ -36,10 +38,11 @@ def one_pass(mode: str, photos: str, workers: int, out: str) -> None:
     """In a child process: features of the train and test photos, timed."""
     from datamodules import CatDogDataModule
     from lightning_app.host_tuning import keep_large_allocations, skip_nvml_probe_without_driver
+    from lightning_app.onnx_features import onnxruntime_extractor
     from modules import TransferModel
 
     skip_nvml_probe_without_driver()
-    if mode == "after":
+    if mode != "before":
         keep_large_allocations()
     torch.manual_seed(0)
     model = TransferModel(backbone="efficientnet_lite0", weights="imagenet").eval()
@@ -56,6 +59,9 @@ def one_pass(mode: str, photos: str, workers: int, out: str) -> None:
                 x = dm.normalize(x)
                 if mode == "before":
                     feats.append(model.extract_features(x))
+                elif mode == "onnxruntime":
+                    extract = extract or onnxruntime_extractor(model.backbone, x[:1], torch.get_num_threads())
+                    feats.append(extract(x))
                 else:
                     extract = extract or model.frozen_feature_extractor(x[:1])
                     feats.append(extract(x.contiguous(memory_format=torch.channels_last)))
@@ -95,6 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", default=str(ROOT.parent / "shared" / "datasets" / "cats_dogs" / "train"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--modes", nargs="+", default=["before", "after", "onnxruntime"])
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.child:
@@ -111,7 +118,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     features = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in ("before", "after"):
+        for mode in opts.modes:
             out = str(Path(tmp) / f"{mode}.pt")
             child = [sys.executable, __file__, "--photos", opts.photos, "--workers", str(opts.workers)]
             done = subprocess.run([*child, "--child", mode, out], capture_output=True, text=True, check=True)
@@ -122,8 +129,9 @@ def main() -> None:
                 f"| {mode} | {stats['photos']} | {stats['wall_s']:.1f} | {stats['ms_per_photo']:.1f} | "
                 f"{stats['user_s']:.0f} | {stats['sys_s']:.0f} | {accuracy:.4f} |"
             )
-    diff = max(float((features["before"][s][0] - features["after"][s][0]).abs().max()) for s in ("train", "test"))
-    print(f"largest difference between the two sets of features: {diff:.2e}")
+    for mode in [m for m in ("after", "onnxruntime") if m in features and "before" in features]:
+        diff = max(float((features["before"][s][0] - features[mode][s][0]).abs().max()) for s in ("train", "test"))
+        print(f"largest difference between before's and {mode}'s features: {diff:.2e}")
 
 
 if __name__ == "__main__":

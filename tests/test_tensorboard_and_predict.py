@@ -68,6 +68,7 @@ def tensorboard_server():
         proc.wait(timeout=10)
 
 
+@pytest.mark.long  # a TensorBoard server: about 5 s
 def test_tensorboard_serves_curves_images_and_hparams(idx_root, run_cli, tensorboard_server):
     run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "2")
     base = tensorboard_server(Path("logs"))

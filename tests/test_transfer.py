@@ -156,14 +156,18 @@ def fit_cached(photo_root, seed: int = 0) -> tuple[TransferModel, object]:
 
 
 def test_a_second_fit_reads_the_features_from_disk(photo_root, monkeypatch):
-    _, first = fit_cached(photo_root)
+    model, first = fit_cached(photo_root)
     files = sorted(Path("feature_cache").glob("*.pt"))
     assert len(files) == 3  # train, val and test
     monkeypatch.setattr(TransferModel, "frozen_feature_extractor", lambda *a: pytest.fail("ran the backbone"))
-    _, second = fit_cached(photo_root)
+    monkeypatch.setattr("lightning_app.feature_cache.onnxruntime_extractor", lambda *a, **k: pytest.fail("ran it"))
+    again, second = fit_cached(photo_root)
     for split in ("train", "val", "test"):
         a, b = getattr(first, f"{split}_set"), getattr(second, f"{split}_set")
         assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    # the pass leaves the random state as it found it: the run from cached features trains the same head
+    for (name, value), (_, other) in zip(model.head.state_dict().items(), again.head.state_dict().items(), strict=True):
+        assert torch.equal(value, other), name
 
 
 @pytest.mark.long
@@ -198,3 +202,21 @@ def test_the_test_after_fit_reads_cached_test_features(photo_root):
     assert dm.test_set.images.ndim == 2  # features
     result = quiet_trainer(callbacks=[FeatureCache()]).test(model, datamodule=dm)
     assert 0 <= result[0]["test/acc"] <= 1
+
+
+@pytest.mark.parametrize("name", ["resnet18", pytest.param("efficientnet_lite0", marks=pytest.mark.long)])
+def test_the_onnxruntime_pass_gives_pytorchs_features(photo_root, name):
+    """engine auto runs the CPU pass in onnxruntime (installed with [dev]); torch never does; both give the
+    same features to float rounding."""
+    pytest.importorskip("onnxruntime")
+    features = {}
+    for engine in ("auto", "torch"):
+        torch.manual_seed(0)
+        model = TransferModel(backbone=name, weights="none")
+        dm = photo_module(photo_root, augment=False)
+        cache = FeatureCache(engine=engine, on_disk=False)
+        quiet_trainer(max_epochs=1, limit_train_batches=0, callbacks=[cache]).fit(model, datamodule=dm)
+        features[engine] = dm.train_set.images
+        assert cache.engine_used == ("onnxruntime" if engine == "auto" else "torch")
+    scale = float(features["torch"].abs().max())
+    torch.testing.assert_close(features["auto"], features["torch"], rtol=1e-3, atol=1e-4 * scale)
