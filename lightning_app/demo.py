@@ -32,6 +32,7 @@ from lightning_app.predictor import Predictor
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 MAX_UPLOAD = 20_000_000  # bytes; the datamodule's max_pixels then limits the decoded size
+DRAIN_LIMIT = 200_000_000  # bytes of a refused upload read and dropped before answering; past this, just close
 
 
 class DemoError(Exception):
@@ -122,6 +123,7 @@ def handler_for(predictor: Predictor, info: dict) -> type[BaseHTTPRequestHandler
                 return
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_UPLOAD:
+                drain(self.rfile, min(length, DRAIN_LIMIT))  # a client still sending would miss the answer
                 self.send_json(
                     HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                     {"error": f"the file has {length:,} bytes, over the limit of {MAX_UPLOAD:,}: choose a smaller one"},
@@ -136,6 +138,15 @@ def handler_for(predictor: Predictor, info: dict) -> type[BaseHTTPRequestHandler
                 self.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"could not predict: {one_line(err)}"})
 
     return Handler
+
+
+def drain(stream, length: int, chunk: int = 1 << 20) -> None:
+    """Read and drop ``length`` bytes of a request body."""
+    while length > 0:
+        data = stream.read(min(chunk, length))
+        if not data:
+            return
+        length -= len(data)
 
 
 def one_line(err: BaseException) -> str:

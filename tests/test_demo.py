@@ -114,3 +114,24 @@ def test_a_public_address_needs_public_true(run_cli, mnist_run, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: --host 0.0.0.0 would serve the model to the network: pass --public true to do that on purpose"
+
+
+@pytest.mark.long
+def test_an_empty_or_huge_upload_is_refused_with_a_message_and_the_server_goes_on(served):
+    import json
+    import urllib.error
+    import urllib.request
+
+    def post(body: bytes) -> tuple[int, dict]:
+        request = urllib.request.Request(served + "predict", data=body, method="POST")
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    assert post(b"") == (400, {"error": "no image received: draw a digit or choose a file"})
+    status, answer = post(b"\0" * 20_000_001)
+    assert status == 413 and answer["error"].startswith("the file has 20,000,001 bytes, over the limit")
+    status, answer = post(digit_file(Path("one.png")).read_bytes())
+    assert status == 200 and len(answer["probabilities"]) == 10 and answer["ms"] < 1000
