@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import time
 import warnings
-from pathlib import Path
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
+from upath import UPath
 
+from lightning_app.checkpoints import load_checkpoint
 from lightning_app.contracts import FeatureCacheable, FeatureExtractor
 from lightning_app.onnx_features import onnxruntime_extractor
+from lightning_app.storage import location, replace_file
 from modules import ModelError
 
 SPLITS = {"fit": ("train", "val", "test"), "validate": ("val",), "test": ("test",)}
@@ -160,17 +160,17 @@ class FeatureCache(Callback):
 
     # ---- on disk -------------------------------------------------------------------------------------------
 
-    def _path(self, trainer: Trainer, key: str) -> Path | None:
+    def _path(self, trainer: Trainer, key: str) -> UPath | None:
         if not self.on_disk:
             return None
-        return Path(trainer.default_root_dir or "logs") / "feature_cache" / f"{key[:32]}.pt"
+        return location(trainer.default_root_dir or "logs") / "feature_cache" / f"{key[:32]}.pt"
 
     def _read(self, trainer: Trainer, key: str, labels: torch.Tensor) -> torch.Tensor | None:
         path = self._path(trainer, key)
         if path is None or not path.is_file():
             return None
         try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
+            saved = load_checkpoint(path)  # as data: weights_only=True
             features = saved["features"]
             if saved["key"] != key or len(features) != len(labels) or not torch.equal(saved["labels"], labels):
                 raise ValueError("it was made for other photos")
@@ -185,13 +185,8 @@ class FeatureCache(Callback):
         path = self._path(trainer, key)
         if path is None or not trainer.is_global_zero:
             return
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        saved = {"key": key, "features": features, "labels": labels}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"key": key, "features": features, "labels": labels}, tmp)
-            os.replace(tmp, path)
+            replace_file(path, lambda handle: torch.save(saved, handle))
         except OSError as err:  # a full or read-only disk: the run goes on without a file for the next one
             warnings.warn(f"could not keep the features in {path} ({err.strerror or err})", stacklevel=2)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()

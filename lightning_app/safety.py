@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
-from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from lightning_app.storage import local_path, location
+from lightning_app.storage import location, replace_file
 
 
 class TrainingError(Exception):
@@ -22,14 +18,10 @@ class TrainingError(Exception):
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint whole or not at all, and reads every checkpoint as data.
 
-    On a local disk (and fsspec's ``file://``) it writes a temporary file beside the checkpoint, syncs it, then
-    renames it into place: a run killed while saving leaves the previous ``last.ckpt`` whole, and the next save of
-    that file removes the temporary file the killed run left. Object stores (``s3://``, ``gs://``...) have no
-    rename that replaces a file in one step; there the checkpoint is serialised in memory first, then written as one
-    object (fsspec uploads it when the file closes), and the store publishes an object only when its upload
-    completes: a reader sees the previous checkpoint or the new one, never part of one, and a run killed or failing
-    before the upload completes leaves the previous one.
-    Other fsspec filesystems (``memory://``) are written the same way.
+    Writing is ``storage.replace_file``: on a local disk a synced temporary file renamed into place, so a run killed
+    while saving leaves the previous ``last.ckpt`` whole (and the next save removes the killed run's temporary
+    file); on an object store one object, serialised in memory first, which the store publishes only once its
+    upload completes, so a reader sees the previous checkpoint or the new one, never part of one.
     """
 
     def load_checkpoint(self, path, *args: Any, weights_only: bool | None = None, **kwargs: Any) -> dict:
@@ -38,40 +30,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return super().load_checkpoint(path, *args, weights_only=True, **kwargs)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
-        local = local_path(path)
         try:
-            if local is not None:
-                self._replace_atomically(checkpoint, local)
-            else:
-                buffer = io.BytesIO()
-                torch.save(checkpoint, buffer)  # whole before the target is opened: a failure here writes nothing
-                target = location(path)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with target.open("wb") as handle:
-                    handle.write(buffer.getbuffer())
+            replace_file(path, lambda handle: torch.save(checkpoint, handle))
         except OSError as err:  # a full disk, a read-only or vanished folder, a store that refuses the write
             kept = " (the previous one is kept whole)" if location(path).exists() else ""
             raise TrainingError(
                 f"could not write the checkpoint {path} ({err.strerror or err}){kept}: free some space or "
                 "make the folder writable, then go on with `fit --ckpt_path last`"
             ) from err
-
-    @staticmethod
-    def _replace_atomically(checkpoint: dict[str, Any], path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with tmp.open("wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-            for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed while writing
-                with contextlib.suppress(FileNotFoundError):
-                    stale.unlink()
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
 
 
 class StopOnNonFiniteLoss(Callback):

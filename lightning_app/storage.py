@@ -1,14 +1,19 @@
 """Where runs are kept: a local folder, or any fsspec URL (``file://``, ``memory://``, ``s3://``, ``gs://``...).
 
 Lightning's loggers, ModelCheckpoint and config saving already write through fsspec; the app's own writers (run
-folders, checkpoints, metrics files) take their paths from here as universal_pathlib's ``UPath``: a local path
-stays a ``pathlib.Path``, a URL gets pathlib's methods on its filesystem.
+folders, checkpoints, metrics files, cached features) take their paths from here as universal_pathlib's
+``UPath``: a local path stays a ``pathlib.Path``, a URL gets pathlib's methods on its filesystem. Files are
+replaced whole or not at all by the one :func:`replace_file`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from upath import UPath
 
@@ -33,13 +38,40 @@ def is_url(path: str | os.PathLike) -> bool:
     return not isinstance(location(path), Path)
 
 
-def write_text(path: UPath, text: str) -> None:
-    """Replace the file at ``path`` with ``text`` in one step: a temporary file renamed into place on a local
-    disk; one object on other filesystems (a store publishes it once written), so no reader sees part of it."""
+def replace_file(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Replace the file at ``path`` with what ``write`` puts into a binary file, whole or not at all.
+
+    On a local disk (and ``file://``) ``write`` fills a temporary file beside it, which is synced and renamed into
+    place; a temporary file a killed process left is removed by the next replace. Elsewhere (object stores,
+    ``memory://``) there is no rename that replaces a file in one step: the content is made in memory first,
+    then written as one object, which a store publishes only when its upload completes. Either way a reader sees
+    the previous file or the new one, and a failure before the end leaves the previous one.
+    """
     local = local_path(path)
     if local is None:
-        path.write_text(text)
+        buffer = io.BytesIO()
+        write(buffer)  # whole before the target is opened: a failure here writes nothing
+        target = location(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as handle:
+            handle.write(buffer.getbuffer())
         return
+    local.parent.mkdir(parents=True, exist_ok=True)
     tmp = local.with_name(f".{local.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(local)
+    try:
+        with tmp.open("wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, local)
+        for stale in local.parent.glob(f".{local.name}.*.tmp"):  # left by a process killed while writing
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Replace the file at ``path`` with ``text`` (UTF-8), whole or not at all (see :func:`replace_file`)."""
+    replace_file(path, lambda handle: handle.write(text.encode()))
