@@ -17,12 +17,13 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from jsonargparse import Namespace
+from jsonargparse import Namespace, auto_cli
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from upath import UPath
 
 import datamodules  # noqa: F401 - loads the datamodules, so --data NAME finds them
 import modules  # noqa: F401 - loads the models, so --model NAME finds them
@@ -52,7 +53,9 @@ AUTO = "auto"
 DEFAULT_MODEL = "modules.MLP"
 DEFAULT_DATA = "datamodules.MNISTDataModule"
 SUBCOMMANDS = ("fit", "validate", "test", "predict", "lr_find", "interpret")
-CHECKPOINT_ONLY = {"export": export.main, "demo": demo.main}  # not LightningCLI subcommands: see their modules
+# subcommands that read a checkpoint alone (no data, no Trainer), so not LightningCLI's: their flags come from
+# these functions' signatures (jsonargparse's auto_cli)
+CHECKPOINT_ONLY = {"export": export.export_onnx, "demo": demo.serve}
 
 
 class LessonCLI(LightningCLI):
@@ -67,8 +70,8 @@ class LessonCLI(LightningCLI):
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
         self.args = args
         self.saved_run: SavedRun | None = None
-        self.claimed: Path | None = None  # the run folder this process created
-        self.resumed_folder: Path | None = None  # the run folder a `fit --ckpt_path` came from
+        self.claimed: UPath | None = None  # the run folder this process created
+        self.resumed_folder: UPath | None = None  # the run folder a `fit --ckpt_path` came from
         no_exit = {"exit_on_error": False}  # errors come back as exceptions: main() prints them in one line
         try:
             super().__init__(
@@ -469,8 +472,10 @@ def main() -> None:
     keep_large_allocations()
     try:
         flags = read_flags(sys.argv[1:])
-        if flags.subcommand in CHECKPOINT_ONLY:  # they read the checkpoint alone: no data, no Trainer
-            CHECKPOINT_ONLY[flags.subcommand](sys.argv[sys.argv.index(flags.subcommand) + 1 :])
+        if flags.subcommand in CHECKPOINT_ONLY:
+            args = sys.argv[sys.argv.index(flags.subcommand) + 1 :]
+            prog = f"python -m lightning_app {flags.subcommand}"
+            auto_cli(CHECKPOINT_ONLY[flags.subcommand], args=args, exit_on_error=False, prog=prog)
             return
         check_class_names(flags)
         LessonCLI()

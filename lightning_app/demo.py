@@ -8,7 +8,8 @@ and answers with the class probabilities and the input as the model sees it.
 Served by the standard library's ``ThreadingHTTPServer``, not Gradio: on this 2-core CPU ``import gradio`` (6.31)
 took 9.1-9.5 s and it installs 367 MB (pandas, fastapi, uvicorn, huggingface_hub...), against the 5 s start-up
 goal; the page needs two routes and one JSON answer. The server binds 127.0.0.1 unless ``--public true``, reads
-the checkpoint with ``weights_only=True`` and fetches nothing: the page has no external scripts or fonts.
+the checkpoint with ``weights_only=True`` and fetches nothing: the page has no external scripts or fonts. Its
+flags come from ``serve``'s signature.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import torch
 from PIL import Image
 
 from datamodules import DataError
-from lightning_app import checkpoints
 from lightning_app.predictor import Predictor
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -76,14 +76,13 @@ def data_url(image: torch.Tensor) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def page_info(predictor: Predictor, ckpt_path: str) -> dict:
-    height, width = predictor.inputs([torch.zeros(predictor.channels, 64, 64, dtype=torch.uint8)]).shape[-2:]
+def page_info(predictor: Predictor) -> dict:
     return {
         "model": type(predictor.model).__name__,
-        "checkpoint": Path(ckpt_path).name,
+        "checkpoint": Path(predictor.checkpoint).name,
         "classes": predictor.class_names,
         "kind": "digit" if predictor.channels == 1 else "photo",
-        "size": [int(height), int(width)],
+        "size": list(predictor.input_size),
     }
 
 
@@ -172,10 +171,9 @@ def serve(
     """
     if host not in LOCAL_HOSTS and not public:
         raise DemoError(f"--host {host} would serve the model to the network: pass --public true to do that on purpose")
-    path = checkpoints.resolve(ckpt_path, save_dir, None)
-    predictor = Predictor.load(path)
+    predictor = Predictor.load(ckpt_path, save_dir)
     start = time.perf_counter()
-    info = page_info(predictor, path)
+    info = page_info(predictor)
     server = ThreadingHTTPServer((host, port), handler_for(predictor, info))
     server.daemon_threads = True
     bound_host, bound_port = server.server_address[:2]
@@ -183,8 +181,8 @@ def serve(
     if public:
         print(f"warning: serving on {host}: anyone who can reach this machine can use the model", file=sys.stderr)
     print(
-        f"demo: {info['model']} from {path}\nserving {url} (ready {time.perf_counter() - start:.2f} s after the "
-        f"model loaded; Ctrl-C stops)",
+        f"demo: {info['model']} from {predictor.checkpoint}\nserving {url} "
+        f"(ready {time.perf_counter() - start:.2f} s after the model loaded; Ctrl-C stops)",
         flush=True,
     )
     try:
@@ -193,10 +191,3 @@ def serve(
         pass
     finally:
         server.server_close()
-
-
-def main(args: list[str]) -> None:
-    """``demo``'s flags come from ``serve``'s signature (jsonargparse)."""
-    from jsonargparse import auto_cli
-
-    auto_cli(serve, args=args, exit_on_error=False, prog="python -m lightning_app demo")

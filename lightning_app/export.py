@@ -3,7 +3,8 @@
 The graph takes float32 pixels in [0, 1], shape (batch, C, H, W) with a dynamic batch, and returns class
 probabilities: the data's normalisation and the ``exp`` of the log-probabilities are inside it. The class names
 and how an image becomes that input (grey or RGB, the resize and crop, mean and std) are in the model's
-metadata. Export reads the checkpoint alone (no data, no Trainer), so it is not a LightningCLI subcommand.
+metadata. Export reads the checkpoint alone (no data, no Trainer), so it is not a LightningCLI subcommand: its
+flags come from ``export_onnx``'s signature.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ class PixelsToProbabilities(nn.Module):
         return self.model((pixels - self.mean) / self.std).exp()
 
 
-def default_output(ckpt_path: str) -> Path:
+def default_output(predictor: Predictor) -> Path:
     """``<run folder>/export/<checkpoint name>.onnx``, or beside a checkpoint from outside a run folder."""
-    run = checkpoints.run_folder_of(ckpt_path, checkpoints.load_checkpoint(ckpt_path))
-    folder = run / "export" if run is not None else Path(ckpt_path).parent
-    return folder / f"{Path(ckpt_path).stem}.onnx"
+    checkpoint = Path(predictor.checkpoint)
+    folder = predictor.run_folder / "export" if predictor.run_folder is not None else checkpoint.parent
+    return folder / f"{checkpoint.stem}.onnx"
 
 
 def export_onnx(ckpt_path: str = "best", output: str | None = None, opset: int = 18, save_dir: str = "logs") -> Path:
@@ -56,9 +57,9 @@ def export_onnx(ckpt_path: str = "best", output: str | None = None, opset: int =
     datamodule = predictor.datamodule
     graph = PixelsToProbabilities(predictor.model, datamodule.mean, datamodule.std).eval()
     channels = predictor.channels
-    height, width = predictor.transform(torch.zeros(channels, 320, 320, dtype=torch.uint8)).shape[-2:]
+    height, width = predictor.input_size
     example = torch.rand(2, channels, height, width)
-    target = Path(output) if output else default_output(path)
+    target = Path(output) if output else default_output(predictor)
     target.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
         graph,
@@ -119,10 +120,3 @@ def compare(path: Path, graph: nn.Module, example: torch.Tensor) -> float | None
         got = session.run([OUTPUT], {INPUT: pixels.numpy()})[0]
         worst = max(worst, float(abs(got - expected).max()))
     return worst
-
-
-def main(args: list[str]) -> None:
-    """``export``'s flags come from ``export_onnx``'s signature (jsonargparse)."""
-    from jsonargparse import auto_cli
-
-    auto_cli(export_onnx, args=args, exit_on_error=False, prog="python -m lightning_app export")

@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 import torch
 from lightning.pytorch import LightningDataModule
+from upath import UPath
 
 import datamodules  # noqa: F401 - loads the app's datamodules, the only data classes a checkpoint may name
 from lightning_app import checkpoints
@@ -30,6 +31,9 @@ class Predictor:
         datamodule: the datamodule class it was trained with, for its preprocessing (it reads no data).
         device: where the model runs.
     """
+
+    checkpoint: str | None = None  # the file Predictor.load read
+    run_folder: UPath | None = None  # the run folder it was written in, when it is one
 
     def __init__(self, model: ClassificationModule, datamodule: LightningDataModule, device: str = "cpu") -> None:
         self.device = torch.device(device)
@@ -55,12 +59,21 @@ class Predictor:
         model = loaded_class(run.model_class, ClassificationModule)(**settings)
         model.load_state_dict(run.state["state_dict"])
         datamodule = loaded_class(run.data_class, LightningDataModule)(**data_settings_for(run))
-        return cls(model, datamodule, device)
+        predictor = cls(model, datamodule, device)
+        predictor.checkpoint, predictor.run_folder = path, checkpoints.run_folder_of(path, run.state)
+        return predictor
 
     @property
     def channels(self) -> int:
         """1 for grey inputs (the 28x28 data sets), 3 for RGB."""
         return int(self.datamodule.mean.numel())
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) of the network's input, as the transform makes it."""
+        blank = torch.zeros(self.channels, 64, 64, dtype=torch.uint8)
+        height, width = self.transform(blank).shape[-2:]
+        return int(height), int(width)
 
     def inputs(self, images: Sequence[Image]) -> torch.Tensor:
         """The uint8 network inputs (N, C, H, W), before normalisation: image files (paths or open binary files)
