@@ -130,7 +130,8 @@ class FeatureCache(Callback):
                     "pip install -e '.[export]', or use engine: auto"
                 )
         self.engine_used = "torch"
-        return pl_module.frozen_feature_extractor(sample)
+        copy = pl_module.frozen_feature_extractor(sample)
+        return lambda images: copy(images.contiguous(memory_format=torch.channels_last))
 
     @torch.no_grad()
     def _pass(self, trainer: Trainer, split: str, images, extract, datamodule, views: int) -> torch.Tensor:
@@ -150,7 +151,7 @@ class FeatureCache(Callback):
             for _ in range(views):
                 for x, _ in loader:
                     x = datamodule.normalize(x.to(device, non_blocking=True))
-                    out.append(extract(x.contiguous(memory_format=torch.channels_last)).float().cpu())
+                    out.append(extract(x).float().cpu())  # each engine takes the memory layout it runs on
                     done += len(x)
                     if time.perf_counter() - last > 5 and done < total:
                         last = time.perf_counter()

@@ -46,22 +46,22 @@ class StagedFinetuning(BaseFinetuning):
         backbone's parameter group unless the checkpoint brought it back."""
         if epoch < self.unfreeze_at_epoch:
             return
-        modules = [self._backbone(pl_module)]
-        if all(p.requires_grad for m in modules for p in self._trained(m)):
+        backbone = self._backbone(pl_module)
+        trained = self._trained(backbone)
+        if all(p.requires_grad for p in trained):
             return
         held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        if all(id(p) in held for m in modules for p in self._trained(m)):
-            self.make_trainable(modules)  # a resumed run: its checkpoint brought the backbone's group back
+        if all(id(p) in held for p in trained):
+            self.make_trainable(backbone)  # a resumed run: its checkpoint brought the backbone's group back
         else:
             head = optimizer.param_groups[0]
             base = head.get("initial_lr", head["lr"])  # the rate before the schedule's decay
             lr = float(base) * self.backbone_lr_ratio
-            self.unfreeze_and_add_param_group(modules, optimizer, lr=lr, train_bn=self.train_bn)
+            self.unfreeze_and_add_param_group(backbone, optimizer, lr=lr, train_bn=self.train_bn)
         if not self.train_bn:
-            for module in modules:
-                for layer in module.modules():
-                    if isinstance(layer, _BatchNorm):
-                        layer.requires_grad_(False)
+            for layer in backbone.modules():
+                if isinstance(layer, _BatchNorm):
+                    layer.requires_grad_(False)
         pl_module.train(pl_module.training)  # the model decides train/eval mode of the layers now frozen or not
 
     def _trained(self, module: nn.Module) -> list[nn.Parameter]:

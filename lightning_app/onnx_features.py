@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from modules.inference_backbone import same_features
+
 
 def onnxruntime_extractor(
     backbone: nn.Module, sample: torch.Tensor, threads: int, rtol: float = 1e-3
@@ -56,9 +58,4 @@ def onnxruntime_extractor(
 
     with torch.no_grad():
         expected = backbone(sample)
-    got = extract(sample)
-    if got.shape != expected.shape or not torch.allclose(
-        got, expected, rtol=rtol, atol=rtol * float(expected.abs().max())
-    ):
-        return None
-    return extract
+    return extract if same_features(extract(sample), expected, rtol) else None
