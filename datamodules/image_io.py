@@ -48,7 +48,11 @@ def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, hint: str = "remove
 
 def _to_rgb(image: Image.Image) -> torch.Tensor:
     """Decode with PIL: torchvision 0.29.1's ``decode_image`` crashed the process (SIGSEGV after a libpng error)
-    on a PNG with one changed byte in this project's fuzz tests, where PIL raises an error."""
+    on a PNG with one changed byte in this project's fuzz tests, where PIL raises an error.
+
+    An RGB image comes back as a (3, H, W) view of PIL's interleaved pixels, not a planar copy: on the 2-core CPU
+    (2026-11-28, the 500x374 cat/dog photos) the copy took 1.1 of 2.7 ms a photo, and the evaluation transform
+    (Resize(255), CenterCrop(224)) ran in 1.0 instead of 1.6 ms on the view, with the same pixels out."""
     image.seek(0)  # the first frame of an animation
     image.load()
     image = ImageOps.exif_transpose(image)
@@ -60,7 +64,8 @@ def _to_rgb(image: Image.Image) -> torch.Tensor:
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return torch.from_numpy(np.array(image.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1).contiguous()
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)
 
 
 def read_grey(path: str | Path, max_pixels: int = MAX_PIXELS, hint: str = "remove or replace it") -> torch.Tensor:

@@ -33,7 +33,7 @@ def section(base: type, default: type, help: str, **init_args: Any) -> dict[str,
 # name -> the base class a user may swap in, its default, and what it does
 CALLBACKS: dict[str, dict[str, Any]] = {
     "fast_path": section(
-        FastPath, FastPath, "loads 16 optimizer steps' samples at once and steps without per-step hooks (null: off)"
+        FastPath, FastPath, "loads 64 optimizer steps' samples at once and steps without per-step hooks (null: off)"
     ),
     "checkpoint": section(
         ModelCheckpoint,

@@ -75,9 +75,14 @@ class FastPath(Callback):
     On the fast path Lightning's batch counters (the progress bar, ``limit_train_batches`` and an integer
     ``val_check_interval``) count loaded batches; ``global_step``, ``max_steps`` and the schedule count
     optimizer steps, as on the per-step path. Evaluation loads ``steps_per_load`` batches at once too.
+
+    64 steps a load (4,096 MNIST samples, 12.8 MB): each loaded batch costs about 1.3 ms of loop hooks, fetching
+    and metric updates on the 2-core CPU, 70 ms of a 1-s MNIST epoch at 16 steps a load and 18 ms at 64. In
+    one interleaved comparison there (2026-11-28, 12 epochs each) 64 gave 1.10 s an epoch at best against
+    1.36 s for 16 and 1.34 s for 256; this machine's noise hid the difference in a second one.
     """
 
-    def __init__(self, steps_per_load: int = 16) -> None:
+    def __init__(self, steps_per_load: int = 64) -> None:
         if steps_per_load < 1:
             raise ValueError(f"steps_per_load must be >= 1, got {steps_per_load}")
         self.steps_per_load = steps_per_load
