@@ -18,6 +18,8 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import nn
 from torch.utils.data import BatchSampler
 
+from modules.direct_optimizer import DirectAdam
+
 
 def loaded_batch_sizes(loader: object) -> list[int] | None:
     """The sizes of a training loader's batches in one epoch, where it tells: a loader with ``batch_sizes()``,
@@ -46,8 +48,9 @@ def count_optimizer_steps(trainer: Trainer, steps: int) -> None:
 class FastSteps:
     """Optimizer steps of ``step_size`` samples carved from each loaded batch, for a ``ClassificationModule``.
 
-    ``direct`` (one process): ``loss.backward()`` and ``optimizer.step()`` on the optimizer itself, and the
-    steps counted once per loaded batch. Otherwise (DDP) each step goes through Lightning's public
+    ``direct`` (one process): ``loss.backward()`` and the optimizer's own update (Adam's through
+    :class:`~modules.direct_optimizer.DirectAdam`, which skips ``Optimizer.step``'s per-call bookkeeping), and
+    the steps counted once per loaded batch. Otherwise (DDP) each step goes through Lightning's public
     ``manual_backward`` and ``LightningOptimizer.step``, which keep the gradient all-reduce and the hooks.
     Gradient clipping (``clip_val``, ``clip_algorithm`` as the Trainer's) runs on the device, as Lightning's.
     """
@@ -82,17 +85,21 @@ class FastSteps:
             xs, ys = xs[:left], ys[:left]
         lightning_optimizer = module.optimizers()
         optimizer = lightning_optimizer.optimizer
+        direct = DirectAdam(optimizer) if self.direct else None
         schedule = module.lr_schedulers()
         params = [p for group in optimizer.param_groups for p in group["params"]] if self.clip_val else []
         log_probs, losses = [], []
         for xb, yb in zip(xs, ys, strict=True):
-            optimizer.zero_grad(set_to_none=True)
+            if direct is not None:
+                direct.zero_grad()
+            else:
+                optimizer.zero_grad(set_to_none=True)
             out = module(xb)
             loss = criterion(out, yb)
-            if self.direct:
+            if direct is not None:
                 loss.backward()
                 self._clip(params)
-                optimizer.step()
+                direct.step()
             else:
                 module.manual_backward(loss)
                 if self.clip_val:
