@@ -20,6 +20,7 @@ import inspect
 import torch
 from torch.optim import Adam
 from torch.optim import adam as adam_module
+from torch.optim import optimizer as optimizer_module
 
 # What Adam.step passes from each param group to torch.optim.adam.adam (torch 2.14), besides the tensors.
 FLAGS = ("foreach", "capturable", "differentiable", "fused", "decoupled_weight_decay")
@@ -30,8 +31,6 @@ def _has_step_hooks(optimizer: torch.optim.Optimizer) -> bool:
     """Whether step hooks are registered, on this optimizer or for all: ``Optimizer.step`` runs them, a direct
     update would not. torch has no public way to ask, so its hook tables are read; where they are not found
     (another torch version), the answer is "yes" and every step goes through ``optimizer.step()``."""
-    from torch.optim import optimizer as optimizer_module
-
     tables = (
         getattr(optimizer, "_optimizer_step_pre_hooks", None),
         getattr(optimizer, "_optimizer_step_post_hooks", None),
