@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from upath import UPath
 
+from lightning_app.quiet import first_line
 from lightning_app.storage import is_url, location
 
 ALIASES = ("best", "last")
@@ -48,9 +49,9 @@ def load_checkpoint(path: str | Path) -> dict:
     except FileNotFoundError as err:
         raise CheckpointError(f"checkpoint {path} does not exist: check --ckpt_path") from err
     except Exception as err:  # noqa: BLE001 - any unpickling failure means: not a usable checkpoint
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"{path} is not a checkpoint this app can load safely ({first[:200]}): pass a .ckpt written by `fit`"
+            f"{path} is not a checkpoint this app can load safely ({first_line(err, 200)}): pass a .ckpt written by "
+            "`fit`"
         ) from err
 
 

@@ -436,9 +436,9 @@ def user_error(exc: BaseException) -> BaseException | None:
 
 def one_line(exc: BaseException, subcommand: str | None = None) -> str:
     """The first informative line of an error; jsonargparse's say where to look for more."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
+    text = quiet.first_line(exc)
     if isinstance(exc, argparse.ArgumentError):
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         detail = next((line for line in lines[1:] if line.startswith(("- ", "Given value:"))), "")
         text = f"{text} {detail}".strip() if detail and len(text) < 80 else text
         text += f" (see `python -m lightning_app {subcommand or '<subcommand>'} --help`)"
@@ -454,7 +454,7 @@ def peer_failure(exc: BaseException) -> str:
     operation that lost a process (killed, out of memory, a node gone): each process says so, once, instead of
     ending in a traceback of the collective; ``DLWP_DEBUG=1`` shows the traceback."""
     rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    first = quiet.first_line(exc, 200)
     return (
         f"process {rank} of {world} stopped ({type(exc).__name__}: {first}); if another process of the job died, "
         "its log says why. The checkpoints of the finished epochs are kept: relaunch the job with "

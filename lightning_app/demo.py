@@ -29,6 +29,7 @@ from PIL import Image
 
 from datamodules import DataError
 from lightning_app.predictor import Predictor
+from lightning_app.quiet import first_line
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 MAX_UPLOAD = 20_000_000  # bytes; the datamodule's max_pixels then limits the decoded size
@@ -132,9 +133,11 @@ def handler_for(predictor: Predictor, info: dict) -> type[BaseHTTPRequestHandler
             try:
                 self.send_json(HTTPStatus.OK, answer(predictor, self.rfile.read(length)))
             except DataError as err:
-                self.send_json(HTTPStatus.BAD_REQUEST, {"error": one_line(err)})
+                self.send_json(HTTPStatus.BAD_REQUEST, {"error": first_line(err, 300)})
             except Exception as err:  # noqa: BLE001 - the page shows it and the server keeps serving
-                self.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"could not predict: {one_line(err)}"})
+                self.send_json(
+                    HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"could not predict: {first_line(err, 300)}"}
+                )
 
     return Handler
 
@@ -146,11 +149,6 @@ def drain(stream, length: int, chunk: int = 1 << 20) -> None:
         if not data:
             return
         length -= len(data)
-
-
-def one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:300]
 
 
 def serve(

@@ -15,6 +15,7 @@ from upath import UPath
 from lightning_app.checkpoints import load_checkpoint
 from lightning_app.contracts import FeatureCacheable, FeatureExtractor
 from lightning_app.onnx_features import onnxruntime_extractor
+from lightning_app.quiet import first_line
 from lightning_app.storage import location, replace_file
 from modules import ModelError
 
@@ -178,7 +179,7 @@ class FeatureCache(Callback):
             if features.ndim != 2 or not torch.isfinite(features).all():
                 raise ValueError("its features are not a finite (N, F) table")
         except Exception as err:  # noqa: BLE001 - any unreadable or mismatched file is rebuilt
-            warnings.warn(f"rebuilding the feature cache {path}: {str(err).splitlines()[0][:100]}", stacklevel=2)
+            warnings.warn(f"rebuilding the feature cache {path}: {first_line(err, 100)}", stacklevel=2)
             return None
         return features.float()
 

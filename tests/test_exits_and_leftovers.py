@@ -15,6 +15,7 @@ from test_trust import python_cli
 
 from datamodules.base import readable_files
 from datamodules.image_io import list_image_files, read_grey
+from lightning_app.quiet import first_line
 from lightning_app.safety import AtomicCheckpointIO
 
 TESTS = Path(__file__).parent
@@ -47,6 +48,12 @@ def test_a_mistyped_flag_names_the_nearest_one(run_cli, capsys, flag, nearest):
 def test_a_flag_of_the_chosen_model_is_suggested_for_that_model(run_cli, capsys):
     err = one_line_error(run_cli, capsys, "test", "--model", "Classifier", "--model.dropuot", "0.1")
     assert "did you mean --model.dropout?" in err and "lightning_app test --help" in err
+
+
+def test_first_line_quotes_the_first_non_blank_line_of_an_error():
+    assert first_line(ValueError("\n  no such file  \n  details")) == "no such file"
+    assert first_line(ValueError()) == first_line(ValueError("  \n ")) == "ValueError"  # no message: its type
+    assert first_line(OSError("x" * 500), 100) == "x" * 100
 
 
 def test_a_wrong_value_and_a_missing_config_are_one_line(run_cli, capsys):
