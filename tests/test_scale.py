@@ -11,17 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 from test_trust import TESTS, python_cli
+from tests_helpers import free_port
 
 CPU_NODES = ["--trainer.num_nodes", "2", "--trainer.devices", "1", "--trainer.accelerator", "cpu"]
 CPU_NODES += ["--trainer.strategy", "ddp"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch_nodes(app: list[str], cwd: Path, env_extra: dict | None = None, timeout: float = 300) -> list:

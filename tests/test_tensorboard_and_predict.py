@@ -3,7 +3,6 @@ CSV and pictures for the user's own files."""
 
 import csv
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,9 @@ import pytest
 import torch
 from conftest import CATS_DOGS, write_photo_folder
 from PIL import Image
-from tests_helpers import tiny_photo_args, transfer_fit_args
+from tests_helpers import free_port, tiny_photo_args, transfer_fit_args
 
 from lightning_app.predictor import Predictor
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_json(url: str, data: bytes | None = None):

@@ -1,6 +1,7 @@
 """Small helpers shared by the tests."""
 
 import csv
+import socket
 from pathlib import Path
 
 from datamodules import CatDogDataModule
@@ -37,3 +38,10 @@ def prediction_rows(out: str) -> list[dict]:
     """The rows of the predictions CSV that ``predict`` named in its output ``out``."""
     with Path(out.split("predictions: ")[1].split()[0]).open(newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
