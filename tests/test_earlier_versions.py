@@ -1,0 +1,47 @@
+"""What users already have keeps working: a checkpoint and run configs written by version 0.1.0 (main at 5bd881c,
+before lightning_app/ was grouped into folders), committed under tests/data/v0.1.0."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+SAVED = Path(__file__).parent / "data" / "v0.1.0"
+
+
+def test_an_earlier_checkpoint_tests_predicts_and_resumes(idx_root, run_cli, tmp_path, capsys):
+    ckpt = str(shutil.copy(SAVED / "mlp_mnist_last.ckpt", tmp_path / "old.ckpt"))
+    run_cli("test", "--ckpt_path", ckpt, "--data.data_dir", str(idx_root))
+    assert "test/acc:" in capsys.readouterr().out
+    run_cli("predict", "--ckpt_path", ckpt, "--data.data_dir", str(idx_root))
+    assert "predictions: " in capsys.readouterr().out
+    run_cli("fit", "--ckpt_path", ckpt, "--data.data_dir", str(idx_root), "--trainer.max_epochs", "2")
+    state = torch.load(next(Path("logs").rglob("last.ckpt")), weights_only=True)
+    assert state["epoch"] == 1 and state["hyper_parameters"]["hidden"] == [16]
+
+
+def test_an_earlier_checkpoint_loads_in_python_and_in_the_predictor(idx_root):
+    from lightning_app import Predictor
+    from modules import MLP
+
+    model = MLP.load_from_checkpoint(SAVED / "mlp_mnist_last.ckpt", weights_only=True)
+    assert model.hparams.hidden == [16] and model.num_classes == 10
+    answer = Predictor.load(str(SAVED / "mlp_mnist_last.ckpt"))(torch.zeros(1, 28, 28, dtype=torch.uint8))
+    assert sorted(answer) == [str(i) for i in range(10)] and abs(sum(answer.values()) - 1) < 1e-5
+
+
+def test_an_earlier_run_config_trains_again(idx_root, run_cli, capsys):
+    run_cli("fit", "-c", str(SAVED / "mlp_mnist_config.yaml"), "--data.data_dir", str(idx_root))
+    assert "test/acc:" in capsys.readouterr().out
+    saved = Path("logs/MLP-MNIST/version_0/config.yaml").read_text()
+    assert "hidden:\n    - 16" in saved
+
+
+def test_earlier_transfer_and_finetuning_configs_still_parse(run_cli, capsys):
+    for name in ("catdog_transfer_config.yaml", "catdog_finetune_config.yaml"):
+        with pytest.raises(SystemExit):
+            run_cli("fit", "-c", str(SAVED / name), "--print_config")
+        printed = capsys.readouterr().out
+        assert "FeatureCache" in printed or "StagedFinetuning" in printed
+        assert "AtomicCheckpointIO" in printed and "FastPath" in printed
