@@ -2,10 +2,10 @@
 
   before: the frozen backbone as built (NCHW float32), batches of 32, glibc's default allocator settings
           (what FeatureCache ran until 2026-11-28)
-  after:  FeatureCache's PyTorch engine: a folded-BatchNorm channels_last copy (``frozen_feature_extractor``),
-          batches of 16, large blocks kept in the heap (lightning_app/host_tuning.py)
+  after:  FeatureCache's PyTorch engine: a folded-BatchNorm channels_last copy (``engine/inference_backbone.py``),
+          batches of 16, large blocks kept in the heap (lightning_app/engine/host_tuning.py)
   onnxruntime: FeatureCache's default on a CPU where onnxruntime is installed: the backbone exported to ONNX
-          and run there (lightning_app/onnx_features.py), batches of 16, the same heap setting
+          and run there (lightning_app/engine/onnx_features.py), batches of 16, the same heap setting
 
 Each runs in its own process (the allocator setting is per process) over the train and test photos of the
 CatDogDataModule split (seed 42), decoding with ``--workers`` processes. Reported: wall time, ms a photo, user
@@ -37,8 +37,9 @@ sys.path.insert(0, str(ROOT))
 def one_pass(mode: str, photos: str, workers: int, out: str) -> None:
     """In a child process: features of the train and test photos, timed."""
     from datamodules import CatDogDataModule
-    from lightning_app.host_tuning import keep_large_allocations, skip_nvml_probe_without_driver
-    from lightning_app.onnx_features import onnxruntime_extractor
+    from lightning_app.engine.host_tuning import keep_large_allocations, skip_nvml_probe_without_driver
+    from lightning_app.engine.inference_backbone import inference_copy
+    from lightning_app.engine.onnx_features import onnxruntime_extractor
     from modules import TransferModel
 
     skip_nvml_probe_without_driver()
@@ -63,7 +64,7 @@ def one_pass(mode: str, photos: str, workers: int, out: str) -> None:
                     extract = extract or onnxruntime_extractor(model.backbone, x[:1], torch.get_num_threads())
                     feats.append(extract(x))
                 else:
-                    extract = extract or model.frozen_feature_extractor(x[:1])
+                    extract = extract or inference_copy(model.backbone, x[:1])
                     feats.append(extract(x.contiguous(memory_format=torch.channels_last)))
                 count += len(x)
             result[split] = (torch.cat(feats), labels)

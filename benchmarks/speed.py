@@ -8,8 +8,8 @@
       per-step path, the same optimizer steps)
 
 (b) runs without the variable importing Lightning sets (``PYTORCH_NVML_BASED_CUDA_CHECK``), as a script that
-uses PyTorch alone would; see lightning_app/host_tuning.py. Each epoch is training plus a validation pass over the
-held-out 10%. Reported per run: median seconds per epoch after the first (warm-up) epoch, training samples per
+uses PyTorch alone would; see lightning_app/engine/host_tuning.py. Each epoch is training plus a validation pass over
+the held-out 10%. Reported per run: median seconds per epoch after the first (warm-up) epoch, training samples per
 second, final test accuracy, and c/b; with ``--runs N``, min/median/max over the runs at the end.
 The transfer task compares FeatureCache (cached backbone features) with recomputing them every epoch.
 
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from datamodules import FashionMNISTDataModule, MNISTDataModule  # noqa: E402
-from lightning_app.host_tuning import VARIABLE  # noqa: E402 - the variable (b) runs without
+from lightning_app.engine.host_tuning import VARIABLE  # noqa: E402
 from modules.classification import adam  # noqa: E402
 from modules.mlp import fully_connected  # noqa: E402
 

@@ -1,10 +1,14 @@
-"""The 'Deep Learning with PyTorch' lesson as a Lightning application.
+"""The 'Deep Learning with PyTorch' lesson as a Lightning application (the layout: docs/architecture.md).
 
 ``from lightning_app import Predictor`` is the one import for a script or notebook (loaded on first use, so
 ``python -m lightning_app --help`` stays instant).
 """
 
 from typing import Any
+
+from lightning_app import earlier_names
+
+earlier_names.install()
 
 __all__ = ["Predictor"]
 

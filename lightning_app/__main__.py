@@ -1,13 +1,13 @@
-"""``python -m lightning_app fit|validate|test|predict``."""
+"""``python -m lightning_app SUBCOMMAND``: the subcommands are in cli/subcommands.py."""
 
 import sys
 
-from lightning_app.usage import USAGE
-
 if __name__ == "__main__":
     if sys.argv[1:] in ([], ["-h"], ["--help"]):
-        print(USAGE)
+        from lightning_app.cli.subcommands import usage
+
+        print(usage(), end="")
         sys.exit(0 if sys.argv[1:] else 2)
-    from lightning_app.cli import main
+    from lightning_app.cli.main import main
 
     main()

@@ -7,7 +7,7 @@ feature on where present.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -66,14 +66,12 @@ class Inspectable(Protocol):
 
 @runtime_checkable
 class FeatureExtractor(Protocol):
-    """A model whose frozen backbone can run once over the images (for the FeatureCache callback):
-    ``frozen_feature_extractor(sample)`` returns a function of normalised images (B, 3, H, W), channels_last,
-    to features (B, F), equal to the backbone's; ``forward`` accepts those features."""
+    """A model whose frozen backbone can run once over the images (for the FeatureCache callback): ``backbone``
+    maps normalised images (B, 3, H, W) to features (B, F), and ``forward`` accepts those features too. Staged
+    fine-tuning unfreezes the same ``backbone``."""
 
     backbone: torch.nn.Module
     backbone_frozen: bool
-
-    def frozen_feature_extractor(self, sample: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]: ...
 
 
 @runtime_checkable
@@ -87,15 +85,17 @@ class FeatureCacheable(Protocol):
 
 @runtime_checkable
 class FastTrainable(Protocol):
-    """A model that trains on the fast path: the FastPath callback sets ``fast_steps`` (a
-    ``modules.fast_steps.FastSteps``) and manual optimization; its ``training_step`` then makes those steps."""
+    """A model the fast path can step: with ``step_engine`` set (``modules.classification.StepEngine``) and
+    manual optimization, its ``training_step`` hands each loaded batch to the engine and returns
+    ``{"loss": ..., "step_losses": each optimizer step's loss}`` (the NaN check reads ``step_losses``)."""
 
-    fast_steps: Any
+    step_engine: Any
 
 
 @runtime_checkable
 class GroupedData(Protocol):
-    """A datamodule whose loaders of tensors can load ``steps_per_load`` optimizer steps of ``batch_size`` at once."""
+    """A datamodule whose loaders of tensors can load ``steps_per_load`` optimizer steps of ``batch_size`` at once
+    (the fast path sets ``steps_per_load``; ``batch_size`` stays the optimizer step's)."""
 
     batch_size: int
     steps_per_load: int

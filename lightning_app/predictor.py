@@ -16,8 +16,8 @@ from lightning.pytorch import LightningDataModule
 from upath import UPath
 
 import datamodules  # noqa: F401 - loads the app's datamodules, the only data classes a checkpoint may name
-from lightning_app import checkpoints
-from lightning_app.from_checkpoint import data_settings_for, loaded_class, read_saved_run
+from lightning_app.runs import checkpoints
+from lightning_app.runs.saved_run import data_settings_for, loaded_class, read_saved_run
 from modules import ClassificationModule
 
 Image = str | Path | BinaryIO | torch.Tensor

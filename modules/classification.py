@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Protocol
 
 import torch
 from lightning.pytorch import LightningModule
@@ -12,7 +13,6 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from modules.errors import ModelError
-from modules.fast_steps import FastSteps
 from modules.weights import load_weights
 
 LR_SCHEDULES = ("cosine", "constant")
@@ -20,6 +20,17 @@ OPTIMIZERS = ("adam", "sgd")
 # settings of earlier versions, still found in their checkpoints' hyperparameters, accepted and ignored: the fast
 # path they set is now the app's fast_path section, on by default
 RETIRED_SETTINGS = frozenset({"step_batch", "cuda_graph"})
+
+
+class StepEngine(Protocol):
+    """What makes a loaded batch's optimizer steps when the model does not (the app's fast path sets one)."""
+
+    def total_steps(self, trainer) -> int:  # noqa: ANN001 - a lightning Trainer
+        """The optimizer steps of the whole run: the learning-rate schedule's length."""
+
+    def train_on(self, module: LightningModule, criterion: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple:
+        """Step on ``(x, y)``; returns the stepped samples' log-probabilities, labels and losses (for the epoch
+        metrics) and each optimizer step's loss."""
 
 
 def adam(params: Iterator[nn.Parameter], lr: float) -> torch.optim.Adam:
@@ -99,8 +110,9 @@ class ClassificationModule(LightningModule):
     Logs ``{train,val,test}/loss`` and ``{train,val,test}/acc`` once per epoch from torchmetrics metrics;
     nothing is read back to the host on a training step.
 
-    Training runs Lightning's per-step path, or, when ``fast_steps`` is set (the app's FastPath callback sets
-    it where it makes the same steps), the optimizer steps of :class:`~modules.fast_steps.FastSteps`.
+    Training runs Lightning's per-step path: one batch, one ``training_step``, one optimizer step. When a
+    :class:`StepEngine` is set (``step_engine``), each loaded batch is handed to it instead, and it makes the
+    optimizer steps (the app's fast path does so where the steps are the same).
 
     Args:
         num_classes: number of classes (linked from the datamodule by the CLI).
@@ -115,7 +127,7 @@ class ClassificationModule(LightningModule):
     """
 
     net: nn.Module
-    fast_steps: FastSteps | None = None
+    step_engine: StepEngine | None = None
 
     def __init__(
         self,
@@ -185,10 +197,10 @@ class ClassificationModule(LightningModule):
             metric.reset()
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor | dict[str, torch.Tensor]:
-        if self.fast_steps is None:
+        if self.step_engine is None:
             return self._step(batch, "train")["loss"]
         x, y = batch
-        log_probs, labels, losses, step_losses = self.fast_steps.run(self, self.criterion, x, y)
+        log_probs, labels, losses, step_losses = self.step_engine.train_on(self, self.criterion, x, y)
         self._update_metrics("train", log_probs, labels, losses)
         return {"loss": step_losses.mean(), "step_losses": step_losses}  # each step's, for the NaN check
 
@@ -225,8 +237,8 @@ class ClassificationModule(LightningModule):
 
     def configure_optimizers(self):
         optimizer = make_optimizer(self.hparams.get("optimizer", "adam"), self.trainable_parameters(), self.hparams.lr)
-        if self.fast_steps is not None:
-            steps = self.fast_steps.total_steps(self.trainer)
+        if self.step_engine is not None:
+            steps = self.step_engine.total_steps(self.trainer)
         else:
             steps = int(self.trainer.estimated_stepping_batches)
         schedule = lr_scheduler(optimizer, self.hparams.lr_schedule, steps, self.hparams.get("warmup", 0.0))

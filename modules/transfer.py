@@ -10,7 +10,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from modules.backbones import build_backbone, get_backbone
 from modules.classification import ClassificationModule
-from modules.inference_backbone import inference_copy
 
 
 class TransferModel(ClassificationModule):
@@ -89,11 +88,6 @@ class TransferModel(ClassificationModule):
             with torch.no_grad():
                 return self.backbone(images)
         return self.backbone(images)
-
-    def frozen_feature_extractor(self, sample: torch.Tensor) -> nn.Module:
-        """A faster copy of the frozen backbone for a one-off pass over many images (same features to float
-        rounding; see modules/inference_backbone.py), checked on ``sample``."""
-        return inference_copy(self.backbone, sample)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Log-probabilities from images (B, 3, H, W) or from cached features (B, features)."""

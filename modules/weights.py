@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
 
 from modules.errors import ModelError
+
+
+def safe_load(source: str | Path | BinaryIO, name: str | None = None) -> Any:
+    """The one reading of a file a user was given (checkpoint, state_dict, cached features): ``weights_only=True``,
+    so tensors and plain values only and no code in the file can run, onto the CPU."""
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means: not a usable file
+        detail = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise ModelError(
+            f"{name or source} is not a file this app can load safely ({detail[:200]}): pass a .ckpt written by "
+            "`fit` or a torch.save(state_dict) file"
+        ) from err
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -17,10 +33,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """
     if not Path(path).is_file():
         raise ModelError(f"weights file {path} does not exist: pass a .ckpt written by `fit` or a state_dict file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means: not a usable weights file
-        raise ModelError(f"{path} is not a weights file this app can load safely ({type(err).__name__})") from err
+    state = safe_load(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -55,7 +55,7 @@ def idx_root(tmp_path_factory) -> Path:
 def run_cli(tmp_path, monkeypatch):
     """Run ``python -m lightning_app ARGS`` in-process inside tmp_path, as a user types it (progress bar, model
     summary and logger on): ``sys.argv`` is patched, as Lightning's own CLI tests do."""
-    from lightning_app.cli import main
+    from lightning_app.cli.main import main
 
     monkeypatch.chdir(tmp_path)
 
@@ -77,7 +77,7 @@ def run_cli(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def fitted_mnist_logs(idx_root, tmp_path_factory) -> Path:
     """``logs/`` after one ``fit --data.data_dir IDX --trainer.max_epochs 1`` (the MLP), made once per session."""
-    from lightning_app.cli import main
+    from lightning_app.cli.main import main
 
     folder = tmp_path_factory.mktemp("fitted")
     with pytest.MonkeyPatch.context() as patch:

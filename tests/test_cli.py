@@ -126,7 +126,7 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(run_cli, capsys, tmp_path):
     bogus.write_bytes(b"not a checkpoint at all")
     with pytest.raises(SystemExit):
         run_cli("test", "--ckpt_path", str(bogus))
-    assert "is not a checkpoint this app can load safely" in capsys.readouterr().err
+    assert "is not a file this app can load safely" in capsys.readouterr().err
 
 
 def test_transfer_fit_and_test_through_the_cli(photo_root, run_cli, capsys):
@@ -155,4 +155,4 @@ def test_shipped_config_as_the_readme_shows_it(idx_root, run_cli):
     run = next(Path("logs").glob("*/version_0"))
     assert json.loads((run / "metrics.json").read_text())["test/acc"] > 0.3
     config = (run / "config.yaml").read_text()
-    assert "on_device: true" in config and "class_path: lightning_app.fast_path.FastPath" in config
+    assert "on_device: true" in config and "class_path: lightning_app.engine.fast_path.FastPath" in config

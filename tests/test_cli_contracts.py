@@ -223,7 +223,7 @@ def test_readme_script_without_the_command_line(idx_root, tmp_path, monkeypatch)
     scope: dict = {}
     exec(compile(code, "train.py", "exec"), scope)  # noqa: S102 - the README's own example
     trainer, model = scope["trainer"], scope["model"]
-    assert trainer.lightning_module.fast_steps is not None and trainer.global_step == 5 * 9
+    assert trainer.lightning_module.step_engine is not None and trainer.global_step == 5 * 9
     assert trainer.callback_metrics["test/acc"] > 0.5
     best = Path(trainer.checkpoint_callback.best_model_path)
     assert best.is_relative_to(tmp_path / "lightning_logs") and type(model).__name__ == "MLP"

@@ -7,9 +7,9 @@ import torch
 from conftest import fit_tiny_mnist
 from torch import nn
 
-from lightning_app.fast_path import FastPath
+from lightning_app.engine.direct_optimizer import DirectAdam
+from lightning_app.engine.fast_path import FastPath
 from modules import MLP
-from modules.direct_optimizer import DirectAdam
 
 
 def net() -> nn.Module:

@@ -15,8 +15,8 @@ from test_trust import python_cli
 
 from datamodules.base import readable_files
 from datamodules.image_io import list_image_files, read_grey
-from lightning_app.quiet import first_line
-from lightning_app.safety import AtomicCheckpointIO
+from lightning_app.errors import first_line
+from lightning_app.runs.checkpoint_writer import AtomicCheckpointIO
 
 TESTS = Path(__file__).parent
 

@@ -16,7 +16,8 @@ from PIL import Image
 
 from datamodules import DataError, MNISTDataModule
 from datamodules.image_io import read_rgb
-from lightning_app.checkpoints import CheckpointError, load_checkpoint
+from lightning_app.errors import CheckpointError
+from lightning_app.runs.checkpoints import load_checkpoint
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

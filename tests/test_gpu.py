@@ -11,7 +11,7 @@ from conftest import fit_tiny_mnist
 from lightning.pytorch import Callback
 from tests_helpers import transfer_fit_args
 
-from lightning_app.fast_path import FastPath
+from lightning_app.engine.fast_path import FastPath
 from modules import MLP, Classifier
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -63,7 +63,7 @@ def test_fast_path_with_dropout_trains_like_the_per_step_path(idx_root):
 @pytest.mark.parametrize("fast", [False, True])
 def test_no_host_sync_during_training_steps(idx_root, run_cli, fast):
     """The app's default callbacks, metrics and logging included: training batches 3-11 never wait for the GPU."""
-    from lightning_app.cli import LessonCLI
+    from lightning_app.cli.lesson_cli import LessonCLI
 
     args = ["--data.data_dir", str(idx_root), "--data.batch_size", "16", "--trainer.max_epochs", "1"]
     if not fast:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lightning_app.run_folders import RunFolderError, claim_version
+from lightning_app.errors import RunFolderError
+from lightning_app.runs.run_folders import claim_version
 
 TESTS = Path(__file__).parent
 

@@ -154,7 +154,8 @@ def test_a_run_under_a_file_url(idx_root, run_cli, tmp_path):
 
 
 def test_the_checkpoint_writer_on_a_store_without_rename_never_leaves_part_of_a_checkpoint(memory_fs, monkeypatch):
-    from lightning_app.safety import AtomicCheckpointIO, TrainingError
+    from lightning_app.errors import TrainingError
+    from lightning_app.runs.checkpoint_writer import AtomicCheckpointIO
 
     writer, path = AtomicCheckpointIO(), "memory://runs/x/last.ckpt"
     writer.save_checkpoint({"state_dict": {"w": torch.ones(3)}}, path)

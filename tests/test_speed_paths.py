@@ -10,7 +10,7 @@ from torch import nn
 
 from datamodules import MNISTDataModule
 from datamodules.device_batches import DeviceBatches
-from lightning_app.fast_path import FastPath
+from lightning_app.engine.fast_path import FastPath
 from modules import MLP, Classifier
 
 
@@ -82,7 +82,7 @@ def test_the_fast_path_makes_the_per_step_paths_steps(idx_root, make_model, on_d
     data = {"on_device": on_device}
     _, plain = fit_tiny_mnist(idx_root, "cpu", 3, make_model, trainer_kwargs=trainer_kwargs, **data)
     _, fast = fit_tiny_mnist(idx_root, "cpu", 3, make_model, [FastPath(4)], trainer_kwargs, **data)
-    assert fast.lightning_module.fast_steps is not None and plain.lightning_module.fast_steps is None
+    assert fast.lightning_module.step_engine is not None and plain.lightning_module.step_engine is None
     assert fast.global_step == plain.global_step == 3 * 9
     for a, b in zip(weights(fast), weights(plain), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
@@ -110,14 +110,14 @@ class GradientWatcher(Callback):
 def test_a_callback_with_a_per_step_hook_gets_the_per_step_path(idx_root, caplog):
     watcher = GradientWatcher()
     _, trainer = fit_tiny_mnist(idx_root, "cpu", 1, MLP, [FastPath(4), watcher])
-    assert trainer.lightning_module.fast_steps is None and trainer.lightning_module.automatic_optimization
+    assert trainer.lightning_module.step_engine is None and trainer.lightning_module.automatic_optimization
     assert watcher.calls == trainer.global_step == 9  # its hook ran at every optimizer step
     assert "fast path off: the callback GradientWatcher has on_after_backward" in caplog.text
 
 
 def test_accumulation_gets_the_per_step_path(idx_root, caplog):
     _, trainer = fit_tiny_mnist(idx_root, "cpu", 1, MLP, [FastPath(4)], {"accumulate_grad_batches": 2})
-    assert trainer.lightning_module.fast_steps is None and trainer.global_step == 5
+    assert trainer.lightning_module.step_engine is None and trainer.global_step == 5
     assert "fast path off: --trainer.accumulate_grad_batches 2" in caplog.text
 
 

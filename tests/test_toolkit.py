@@ -12,10 +12,10 @@ from conftest import write_photo_folder
 from tests_helpers import prediction_rows, tiny_photo_args, transfer_fit_args
 
 from datamodules import MNISTDataModule
-from lightning_app.extras import MissingExtra, require
-from lightning_app.interpretation import confused_pairs, per_class_scores
-from lightning_app.lr_range import fit_command
+from lightning_app.errors import MissingExtra, require
 from lightning_app.predictor import Predictor
+from lightning_app.toolkit.interpret import confused_pairs, per_class_scores
+from lightning_app.toolkit.lr_find import fit_command
 from modules import MLP
 
 RUN = Path("logs/MLP-MNIST/version_0")

@@ -8,7 +8,8 @@ import torch
 from lightning.pytorch import Trainer
 from tests_helpers import photo_module
 
-from lightning_app.callbacks import FeatureCache
+from lightning_app.engine.feature_cache import FeatureCache
+from lightning_app.engine.inference_backbone import inference_copy
 from modules import ModelError, TransferModel
 from modules.backbones import BACKBONES, efficientnet_lite0_state_dict
 
@@ -136,7 +137,7 @@ def test_the_fast_frozen_copy_gives_the_backbones_features(name):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
     images = torch.randn(3, 3, 64, 64)
-    fast = model.frozen_feature_extractor(images[:1])
+    fast = inference_copy(model.backbone, images[:1])
     assert fast is not model.backbone
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules()) < sum(
         isinstance(m, torch.nn.BatchNorm2d) for m in model.backbone.modules()
@@ -159,8 +160,10 @@ def test_a_second_fit_reads_the_features_from_disk(photo_root, monkeypatch):
     model, first = fit_cached(photo_root)
     files = sorted(Path("feature_cache").glob("*.pt"))
     assert len(files) == 3  # train, val and test
-    monkeypatch.setattr(TransferModel, "frozen_feature_extractor", lambda *a: pytest.fail("ran the backbone"))
-    monkeypatch.setattr("lightning_app.feature_cache.onnxruntime_extractor", lambda *a, **k: pytest.fail("ran it"))
+    monkeypatch.setattr("lightning_app.engine.feature_cache.inference_copy", lambda *a: pytest.fail("ran the backbone"))
+    monkeypatch.setattr(
+        "lightning_app.engine.feature_cache.onnxruntime_extractor", lambda *a, **k: pytest.fail("ran it")
+    )
     again, second = fit_cached(photo_root)
     for split in ("train", "val", "test"):
         a, b = getattr(first, f"{split}_set"), getattr(second, f"{split}_set")

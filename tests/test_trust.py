@@ -16,7 +16,7 @@ from conftest import write_idx_dataset, write_photo
 
 from datamodules import DataError, MNISTDataModule
 from datamodules.image_io import read_rgb
-from lightning_app.safety import AtomicCheckpointIO
+from lightning_app.runs.checkpoint_writer import AtomicCheckpointIO
 
 TESTS = Path(__file__).parent
 
@@ -79,7 +79,7 @@ def test_a_malicious_pickle_does_not_run(run_cli, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         run_cli("test", "--ckpt_path", str(evil))
     assert exit_info.value.code == 2 and not marker.exists()
-    assert "not a checkpoint this app can load safely" in capsys.readouterr().err
+    assert "not a file this app can load safely" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # the same for backbone weights
         run_cli(
             "fit",
@@ -280,7 +280,8 @@ def test_readme_torchrun_command(idx_root, tmp_path):
 def test_the_nan_check_reads_the_device_once_every_check_every_steps():
     from types import SimpleNamespace
 
-    from lightning_app.safety import StopOnNonFiniteLoss, TrainingError
+    from lightning_app.callbacks.nan_check import StopOnNonFiniteLoss
+    from lightning_app.errors import TrainingError
 
     watch = StopOnNonFiniteLoss(check_every=50)
     trainer = SimpleNamespace(global_step=0, current_epoch=0, checkpoint_callbacks=[])

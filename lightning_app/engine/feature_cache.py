@@ -12,11 +12,12 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 from upath import UPath
 
-from lightning_app.checkpoints import load_checkpoint
 from lightning_app.contracts import FeatureCacheable, FeatureExtractor
-from lightning_app.onnx_features import onnxruntime_extractor
-from lightning_app.quiet import first_line
-from lightning_app.storage import location, replace_file
+from lightning_app.engine.inference_backbone import inference_copy
+from lightning_app.engine.onnx_features import onnxruntime_extractor
+from lightning_app.errors import first_line
+from lightning_app.runs.checkpoints import load_checkpoint
+from lightning_app.runs.storage import location, replace_file
 from modules import ModelError
 
 SPLITS = {"fit": ("train", "val", "test"), "validate": ("val",), "test": ("test",)}
@@ -36,7 +37,7 @@ class FeatureCache(Callback):
     """Train, validate and test a frozen-backbone model on backbone features computed once, not every epoch.
 
     At ``fit`` the train, val and test photos go through a faster copy of the frozen backbone once
-    (``frozen_feature_extractor``: BatchNorm folded, channels_last) in batches of ``batch_size``; every epoch
+    (``engine/inference_backbone.py``: BatchNorm folded, channels_last) in batches of ``batch_size``; every epoch
     then costs only the head, and the test after ``fit`` reuses the test features. ``views`` = 1 caches the
     evaluation transform of each training image (no augmentation); ``views`` = K caches K augmented views,
     K times the pass, and epoch ``e`` uses view ``e % K``.
@@ -131,7 +132,7 @@ class FeatureCache(Callback):
                     "pip install -e '.[export]', or use engine: auto"
                 )
         self.engine_used = "torch"
-        copy = pl_module.frozen_feature_extractor(sample)
+        copy = inference_copy(pl_module.backbone, sample)
         return lambda images: copy(images.contiguous(memory_format=torch.channels_last))
 
     @torch.no_grad()

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from lightning.pytorch import LightningDataModule, Trainer
 
-from lightning_app.app_callbacks import CALLBACKS, CHECKPOINT_IO
+from lightning_app.cli.sections import CALLBACKS, CHECKPOINT_IO
 from modules import ClassificationModule
 
 TOP_LEVEL = ["--ckpt_path", "--config", "--seed_everything", "--print_config", "--help", "--model", "--data"]

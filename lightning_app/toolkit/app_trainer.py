@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 
-from lightning_app.checkpoints import CheckpointError
-from lightning_app.interpretation import Interpretation
-from lightning_app.lr_range import find_lr
+from lightning_app.errors import CheckpointError
+from lightning_app.toolkit.interpret import Interpretation
+from lightning_app.toolkit.lr_find import find_lr
 
 
 def needs_checkpoint(subcommand: str, ckpt_path: str | None) -> str:

@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from lightning_app.checkpoints import CheckpointError, load_checkpoint
+from lightning_app.errors import CheckpointError
+from lightning_app.runs.checkpoints import load_checkpoint
 
 ENVIRONMENT_KEYS = frozenset({"data_dir", "num_workers", "predict_path", "download", "max_pixels", "skip_bad_files"})
 LINKED_KEYS = frozenset({"num_classes", "class_names"})  # set from the datamodule, not by the user

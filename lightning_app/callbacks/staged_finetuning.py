@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 
-from lightning_app.safety import TrainingError
+from lightning_app.errors import TrainingError
 
 
 class StagedFinetuning(BaseFinetuning):

@@ -12,8 +12,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lightning_app import figures
-from lightning_app.callbacks import monitoring_checkpoint
 from lightning_app.contracts import ClassificationData
+from lightning_app.runs.checkpoints import monitoring_checkpoint
 
 CURVES = {"loss": ["train/loss", "val/loss"], "accuracy": ["train/acc", "val/acc"]}
 

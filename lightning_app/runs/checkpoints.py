@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-import torch
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 from upath import UPath
 
-from lightning_app.quiet import first_line
-from lightning_app.storage import is_url, location
+from lightning_app.errors import CheckpointError
+from lightning_app.runs.storage import is_url, location
+from modules import ModelError
+from modules.weights import safe_load
 
 ALIASES = ("best", "last")
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be found or used; the message says what to do."""
 
 
 def run_name(model_class_path: str | None, data_class_path: str | None) -> str:
@@ -40,23 +40,39 @@ def newest_last_checkpoint(save_dir: str | Path, name: str | None) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint safely (``weights_only=True``): no code in the file can run. A URL is read with fsspec."""
+    """A checkpoint read as data (``modules.weights.safe_load``); a URL is read with fsspec."""
     try:
         if is_url(path):
             with location(path).open("rb") as handle:
-                return torch.load(handle, map_location="cpu", weights_only=True)
-        return torch.load(path, map_location="cpu", weights_only=True)
+                return safe_load(handle, str(path))
+        return safe_load(path)
     except FileNotFoundError as err:
         raise CheckpointError(f"checkpoint {path} does not exist: check --ckpt_path") from err
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means: not a usable checkpoint
-        raise CheckpointError(
-            f"{path} is not a checkpoint this app can load safely ({first_line(err, 200)}): pass a .ckpt written by "
-            "`fit`"
-        ) from err
+    except ModelError as err:
+        raise CheckpointError(str(err)) from err
+
+
+def recorded_best(last: Path) -> Path | None:
+    """The best checkpoint that the run's ``metrics.json`` names, when the file was written after ``last`` (the
+    MetricsJSON callback rewrites it after each epoch's checkpoints): no checkpoint is read to find it."""
+    metrics = last.parent.parent / "metrics.json"
+    try:
+        if metrics.stat().st_mtime < last.stat().st_mtime or metrics.stat().st_size > 1_000_000:
+            return None
+        best = json.loads(metrics.read_text()).get("best_model_path")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(best, str) and Path(best).is_file() and same_folder(Path(best).parent, last.parent):
+        return Path(best)
+    return None
 
 
 def best_of(last: Path) -> Path:
-    """The best checkpoint recorded by ModelCheckpoint in ``last``, or ``last`` itself when none is."""
+    """The best checkpoint of ``last``'s run: as ``metrics.json`` records it, else as ModelCheckpoint recorded it
+    in ``last``, else ``last`` itself."""
+    found = recorded_best(last)
+    if found is not None:
+        return found
     state = load_checkpoint(last)
     for key, value in state.get("callbacks", {}).items():
         if key.startswith("ModelCheckpoint") and isinstance(value, dict) and value.get("monitor"):
@@ -91,3 +107,8 @@ def same_folder(a: str | UPath, b: str | UPath) -> bool:
     if is_url(a) or is_url(b):
         return str(location(a)).rstrip("/") == str(location(b)).rstrip("/")
     return os.path.realpath(a) == os.path.realpath(b)
+
+
+def monitoring_checkpoint(trainer: Trainer) -> ModelCheckpoint | None:
+    """The ModelCheckpoint that keeps the best model by a monitored metric (not the one keeping ``last``)."""
+    return next((cb for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint) and cb.monitor), None)

@@ -10,7 +10,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from lightning_app import figures
-from lightning_app.callbacks import run_dir
+from lightning_app.runs.run_folders import run_dir
 
 
 class PredictionWriter(BasePredictionWriter):

@@ -11,12 +11,14 @@ from typing import Any
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.plugins.io import CheckpointIO
 
-from lightning_app.callbacks import EpochTimer, MetricsJSON
-from lightning_app.fast_path import FastPath
-from lightning_app.predictions import PredictionWriter
-from lightning_app.progress import ThrottledProgressBar
-from lightning_app.safety import AtomicCheckpointIO, StopOnNonFiniteLoss
-from lightning_app.tensorboard import LearningRate, TensorBoardViews
+from lightning_app.callbacks.epoch_timer import EpochTimer
+from lightning_app.callbacks.metrics_files import MetricsJSON
+from lightning_app.callbacks.nan_check import StopOnNonFiniteLoss
+from lightning_app.callbacks.prediction_writer import PredictionWriter
+from lightning_app.callbacks.progress_bar import ThrottledProgressBar
+from lightning_app.callbacks.tensorboard_views import LearningRate, TensorBoardViews
+from lightning_app.engine.fast_path import FastPath
+from lightning_app.runs.checkpoint_writer import AtomicCheckpointIO
 
 
 def class_path(cls: type) -> str:

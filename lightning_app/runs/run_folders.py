@@ -15,15 +15,14 @@ import re
 import shutil
 from pathlib import Path
 
+from lightning.pytorch import Trainer
 from upath import UPath
 
-from lightning_app.storage import location
+from lightning_app.errors import RunFolderError
+from lightning_app.runs.storage import location
 
+RUNS = "logs"  # where runs go unless --trainer.logger.init_args.save_dir / --trainer.default_root_dir say
 VERSION = re.compile(r"version_(\d+)$")
-
-
-class RunFolderError(Exception):
-    """A run folder that cannot be made; the message says what to do."""
 
 
 def next_version(parent: UPath) -> int:
@@ -69,3 +68,10 @@ def drop_if_unused(folder: UPath) -> bool:
         if not any(folder.parent.iterdir()):
             folder.parent.rmdir()  # and the runs' folder, when this run was its only one
     return True
+
+
+def run_dir(trainer: Trainer) -> UPath | None:
+    """The folder of this run (the logger's version folder; a local path or a URL), or None without a logger."""
+    # the logger's own log_dir: Trainer.log_dir broadcasts from rank 0, which hangs code that runs on rank 0 only
+    log_dir = getattr(trainer.logger, "log_dir", None) if trainer.logger is not None else None
+    return location(log_dir) if log_dir else None

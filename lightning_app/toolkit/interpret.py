@@ -19,10 +19,10 @@ from torchmetrics.functional.classification import (
 )
 
 from lightning_app import figures
-from lightning_app.callbacks import run_dir
+from lightning_app.callbacks.tensorboard_views import tensorboard
 from lightning_app.contracts import Inspectable
-from lightning_app.safety import TrainingError
-from lightning_app.tensorboard import tensorboard
+from lightning_app.errors import TrainingError
+from lightning_app.runs.run_folders import run_dir
 
 
 class Interpretation(Callback):

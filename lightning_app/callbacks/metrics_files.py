@@ -1,4 +1,4 @@
-"""Callbacks for cross-cutting work: final metrics as JSON and epoch times."""
+"""``metrics.json`` and ``metrics.csv`` in every run folder, beside TensorBoard."""
 
 from __future__ import annotations
 
@@ -6,29 +6,13 @@ import csv
 import io
 import json
 import math
-import time
 
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
-from upath import UPath
 
-from lightning_app.feature_cache import FeatureCache
-from lightning_app.storage import location, write_text
-
-__all__ = ["EpochTimer", "FeatureCache", "MetricsJSON"]  # FeatureCache: its old home, named by saved configs
-
-
-def run_dir(trainer: Trainer) -> UPath | None:
-    """The folder of this run (the logger's version folder; a local path or a URL), or None without a logger."""
-    # the logger's own log_dir: Trainer.log_dir broadcasts from rank 0, which hangs code that runs on rank 0 only
-    log_dir = getattr(trainer.logger, "log_dir", None) if trainer.logger is not None else None
-    return location(log_dir) if log_dir else None
-
-
-def monitoring_checkpoint(trainer: Trainer) -> ModelCheckpoint | None:
-    """The ModelCheckpoint that keeps the best model by a monitored metric (not the one keeping ``last``)."""
-    return next((cb for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint) and cb.monitor), None)
+from lightning_app.runs.checkpoints import monitoring_checkpoint
+from lightning_app.runs.run_folders import run_dir
+from lightning_app.runs.storage import write_text
 
 
 class MetricsJSON(Callback):
@@ -109,16 +93,3 @@ class MetricsJSON(Callback):
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._write(trainer)
-
-
-class EpochTimer(Callback):
-    """Logs ``time/epoch_s``: wall seconds of each training epoch, its validation included."""
-
-    def __init__(self) -> None:
-        self._start = 0.0
-
-    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        pl_module.log("time/epoch_s", time.perf_counter() - self._start, on_step=False, on_epoch=True)

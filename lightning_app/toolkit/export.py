@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lightning_app import checkpoints
-from lightning_app.extras import require
+from lightning_app.errors import require
 from lightning_app.predictor import Predictor
+from lightning_app.runs import checkpoints
 
 INPUT, OUTPUT = "pixels", "probabilities"
 

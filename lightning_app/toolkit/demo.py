@@ -28,16 +28,12 @@ import torch
 from PIL import Image
 
 from datamodules import DataError
+from lightning_app.errors import DemoError, first_line
 from lightning_app.predictor import Predictor
-from lightning_app.quiet import first_line
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 MAX_UPLOAD = 20_000_000  # bytes; the datamodule's max_pixels then limits the decoded size
 DRAIN_LIMIT = 200_000_000  # bytes of a refused upload read and dropped before answering; past this, just close
-
-
-class DemoError(Exception):
-    """A demo setting that cannot be served (a public address without --public)."""
 
 
 def answer(predictor: Predictor, data: bytes) -> dict:
@@ -90,7 +86,7 @@ def page_info(predictor: Predictor) -> dict:
 def handler_for(predictor: Predictor, info: dict) -> type[BaseHTTPRequestHandler]:
     """Each request in its own thread (ThreadingHTTPServer): a model in eval mode under inference_mode holds no
     state between calls, so predictions may overlap."""
-    page = files("lightning_app").joinpath("demo_page.html").read_bytes()
+    page = files("lightning_app.toolkit").joinpath("demo_page.html").read_bytes()
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "dlwp-demo"

@@ -12,9 +12,9 @@ from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_app import figures
-from lightning_app.callbacks import run_dir
-from lightning_app.safety import TrainingError
-from lightning_app.tensorboard import tensorboard
+from lightning_app.callbacks.tensorboard_views import tensorboard
+from lightning_app.errors import TrainingError
+from lightning_app.runs.run_folders import run_dir
 
 # the flags of `lr_find` itself, which `fit` does not take (each with a value)
 OWN_FLAGS = ("--min_lr", "--max_lr", "--num_training", "--mode", "--early_stop_threshold")

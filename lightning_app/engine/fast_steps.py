@@ -18,7 +18,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import nn
 from torch.utils.data import BatchSampler
 
-from modules.direct_optimizer import DirectAdam
+from lightning_app.engine.direct_optimizer import DirectAdam
 
 
 def loaded_batch_sizes(loader: object) -> list[int] | None:
@@ -72,7 +72,7 @@ class FastSteps:
         steps = per_epoch * max(trainer.max_epochs, 1)
         return min(steps, trainer.max_steps) if trainer.max_steps > 0 else steps
 
-    def run(
+    def train_on(
         self, module: LightningModule, criterion: nn.Module, x: torch.Tensor, y: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Train on ``(x, y)`` in steps of ``step_size``. Returns, for the samples stepped on, their

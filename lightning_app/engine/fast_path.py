@@ -1,6 +1,6 @@
 """The fast path, on by default: loaded batches of several optimizer steps, stepped without per-step hooks.
 
-The callback decides once per ``fit`` whether the model's fast steps (``modules/fast_steps.py``) make the same
+The callback decides once per ``fit`` whether the fast steps (``engine/fast_steps.py``) make the same
 optimizer steps as Lightning's per-step path here, and wires them in; otherwise it says in one line why the
 run takes the per-step path. ``--fast_path null`` chooses the per-step path on purpose.
 """
@@ -13,7 +13,8 @@ from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_app.contracts import FastTrainable, GroupedData
-from modules.fast_steps import FastSteps
+from lightning_app.engine.fast_steps import FastSteps
+from lightning_app.errors import SettingError
 
 # hooks Lightning runs around each optimizer step, which the fast path does not run
 CALLBACK_STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step", "on_before_zero_grad")
@@ -39,7 +40,7 @@ def overridden(obj: object, base: type, hooks: tuple[str, ...]) -> str | None:
 def blocker(trainer: Trainer, model: LightningModule) -> str | None:
     """Why the fast path would not make Lightning's steps in this run, or None when it would."""
     if not isinstance(model, FastTrainable):
-        return f"{type(model).__name__} has no fast_steps"
+        return f"{type(model).__name__} has no step_engine"
     if not isinstance(trainer.datamodule, GroupedData):
         return "the datamodule has no batch_size and steps_per_load"
     for callback in trainer.callbacks:
@@ -83,8 +84,8 @@ class FastPath(Callback):
     """
 
     def __init__(self, steps_per_load: int = 64) -> None:
-        if steps_per_load < 1:
-            raise ValueError(f"steps_per_load must be >= 1, got {steps_per_load}")
+        if not isinstance(steps_per_load, int) or steps_per_load < 1:
+            raise SettingError(f"--fast_path.steps_per_load must be a positive integer, got {steps_per_load}")
         self.steps_per_load = steps_per_load
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -94,14 +95,14 @@ class FastPath(Callback):
         if reason is not None:
             if stage == "fit":
                 rank_zero_info(f"fast path off: {reason}; training takes Lightning's per-step path")
-                if getattr(pl_module, "fast_steps", None) is not None:  # set by an earlier fit
-                    pl_module.fast_steps = None
+                if getattr(pl_module, "step_engine", None) is not None:  # set by an earlier fit
+                    pl_module.step_engine = None
                     pl_module.automatic_optimization = True
             return
         trainer.datamodule.steps_per_load = self.steps_per_load
         if stage != "fit":
             return
-        pl_module.fast_steps = FastSteps(
+        pl_module.step_engine = FastSteps(
             step_size=trainer.datamodule.batch_size,
             direct=trainer.world_size == 1,
             clip_val=trainer.gradient_clip_val or None,

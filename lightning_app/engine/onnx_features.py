@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from modules.inference_backbone import same_features
+from lightning_app.engine.inference_backbone import same_features
 
 
 def onnxruntime_extractor(

@@ -52,13 +52,6 @@ def install() -> None:
             handler.addFilter(chatter)
 
 
-def first_line(exc: BaseException, limit: int = 400) -> str:
-    """The first non-blank line of an error's message (its type's name when it has none), at most ``limit``
-    characters: what a one-line message quotes of an error from a library."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:limit]
-
-
 def one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings' signature
     """``warning: <message>``: a user acts on the message; the warning's source line is for developers."""
     return f"warning: {message}\n"
