@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+from torchvision.models import ResNet18_Weights
 from torchvision.transforms import v2
 
 from datamodules.base import ClassificationDataModule
@@ -18,8 +19,9 @@ from datamodules.errors import DataError
 from datamodules.image_io import MAX_PIXELS, ImageFileDataset, list_image_files, reader
 from datamodules.tensor_dataset import TensorBatchDataset
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+# the statistics torchvision's ImageNet weights were trained with (their preset transform says them)
+_IMAGENET = ResNet18_Weights.IMAGENET1K_V1.transforms()
+IMAGENET_MEAN, IMAGENET_STD = tuple(_IMAGENET.mean), tuple(_IMAGENET.std)
 
 
 def train_transform(size: int = 224) -> v2.Compose:

@@ -16,6 +16,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from lightning_app.runs.storage import replace_file  # noqa: E402
+
 RIGHT, WRONG = "#2a9d4b", "#d1342f"
 
 
@@ -145,8 +147,11 @@ def confusion_matrix_figure(matrix: torch.Tensor, class_names: Sequence[str]) ->
 
 
 def save(fig: Figure, path) -> None:
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    """Write ``fig`` as a PNG, whole or not at all (``runs.storage.replace_file``), and close it."""
+    try:
+        replace_file(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
+    finally:
+        plt.close(fig)
 
 
 def close(fig: Figure) -> None:

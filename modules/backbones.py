@@ -8,9 +8,14 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torchvision.models import ResNet18_Weights
 
 from modules.errors import ModelError
 from modules.weights import safe_load
+
+# the statistics torchvision's ImageNet weights were trained with (their preset transform says them)
+_IMAGENET = ResNet18_Weights.IMAGENET1K_V1.transforms()
+IMAGENET_MEAN, IMAGENET_STD = tuple(_IMAGENET.mean), tuple(_IMAGENET.std)
 
 
 @dataclass(frozen=True)
@@ -19,8 +24,8 @@ class Backbone:
 
     build: Callable[[bool], nn.Module]  # build(pretrained) -> module mapping (B, 3, H, W) to (B, features)
     features: int
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
 
 
 def _torchvision(name: str, head: str) -> Callable[[bool], nn.Module]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import torch
@@ -10,7 +9,8 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from lightning_app import figures
-from lightning_app.runs.run_folders import run_dir
+from lightning_app.runs.run_folders import RUNS, run_dir
+from lightning_app.runs.storage import location, write_csv
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -31,17 +31,17 @@ class PredictionWriter(BasePredictionWriter):
         order, probs = self._gather(trainer, order, probs)
         if not trainer.is_global_zero or not order:
             return
-        folder = (run_dir(trainer) or Path("logs")) / "predictions"
+        folder = (run_dir(trainer) or location(RUNS)) / "predictions"
         folder.mkdir(parents=True, exist_ok=True)
         files = list(getattr(trainer.datamodule, "predict_files", []) or [])
         names = [str(files[i]) if files else f"test[{i}]" for i in order]
         class_names = list(pl_module.class_names)
         csv_path = folder / "predictions.csv"
-        with csv_path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["file", "predicted", *[f"p_{c}" for c in class_names]])
-            for name, row in zip(names, probs, strict=True):
-                writer.writerow([name, class_names[int(row.argmax())], *[f"{p:.6f}" for p in row.tolist()]])
+        rows = [
+            [name, class_names[int(row.argmax())], *[f"{p:.6f}" for p in row.tolist()]]
+            for name, row in zip(names, probs, strict=True)
+        ]
+        write_csv(csv_path, ["file", "predicted", *[f"p_{c}" for c in class_names]], rows)
         dataset = trainer.predict_dataloaders.dataset
         pictures = self._pictures(dataset, order, probs, names, class_names, folder)
         print(f"predictions: {csv_path} ({len(names)} rows)\npictures: {pictures} PNG file(s) in {folder}", flush=True)

@@ -9,6 +9,7 @@ replaced whole or not at all by the one :func:`replace_file`.
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import os
 from collections.abc import Callable
@@ -70,6 +71,15 @@ def replace_file(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def write_csv(path: str | os.PathLike, header: list[str], rows) -> None:
+    """Replace the file at ``path`` with a CSV of ``header`` and ``rows``, whole or not at all."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text(path, text.getvalue())
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -18,6 +18,7 @@ from torch import nn
 from lightning_app.errors import require
 from lightning_app.predictor import Predictor
 from lightning_app.runs import checkpoints
+from lightning_app.runs.storage import replace_file
 
 INPUT, OUTPUT = "pixels", "probabilities"
 
@@ -61,10 +62,9 @@ def export_onnx(ckpt_path: str = "best", output: str | None = None, opset: int =
     example = torch.rand(2, channels, height, width)
     target = Path(output) if output else default_output(predictor)
     target.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
+    program = torch.onnx.export(
         graph,
         (example,),
-        str(target),
         input_names=[INPUT],
         output_names=[OUTPUT],
         dynamic_shapes={"pixels": {0: torch.export.Dim("batch", min=1, max=4096)}},
@@ -73,7 +73,7 @@ def export_onnx(ckpt_path: str = "best", output: str | None = None, opset: int =
         external_data=False,
         verbose=False,
     )
-    proto = onnx.load(str(target))
+    proto = program.model_proto
     metadata = {
         "class_names": json.dumps(predictor.class_names),
         "input": f"{INPUT}: float32 (batch, {channels}, {height}, {width}), pixel values in [0, 1]",
@@ -89,7 +89,7 @@ def export_onnx(ckpt_path: str = "best", output: str | None = None, opset: int =
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(proto)
-    onnx.save(proto, str(target))
+    replace_file(target, lambda handle: handle.write(proto.SerializeToString()))  # whole or not at all
     difference = compare(target, graph, example)
     print(
         f"exported: {target} ({target.stat().st_size / 1e6:.1f} MB)\n"

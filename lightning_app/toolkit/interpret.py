@@ -6,7 +6,6 @@ pairs and per-class precision, recall and F1 (torchmetrics), written to ``<run>/
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import torch
@@ -23,6 +22,7 @@ from lightning_app.callbacks.tensorboard_views import tensorboard
 from lightning_app.contracts import Inspectable
 from lightning_app.errors import TrainingError
 from lightning_app.runs.run_folders import run_dir
+from lightning_app.runs.storage import write_csv
 
 
 class Interpretation(Callback):
@@ -133,13 +133,6 @@ def confused_pairs(log_probs: torch.Tensor, targets: torch.Tensor, names: list[s
     matrix.fill_diagonal_(0)
     cells = [(int(matrix[t, p]), t, p) for t in range(len(names)) for p in range(len(names)) if matrix[t, p] > 0]
     return [[names[t], names[p], n] for n, t, p in sorted(cells, key=lambda c: (-c[0], c[1], c[2]))]
-
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 def markdown(header: list[str], rows: list[list]) -> str:

@@ -3,7 +3,6 @@ command that uses the suggested rate."""
 
 from __future__ import annotations
 
-import csv
 import shlex
 from collections.abc import Sequence
 
@@ -15,6 +14,7 @@ from lightning_app import figures
 from lightning_app.callbacks.tensorboard_views import tensorboard
 from lightning_app.errors import TrainingError
 from lightning_app.runs.run_folders import run_dir
+from lightning_app.runs.storage import write_csv
 
 # the flags of `lr_find` itself, which `fit` does not take (each with a value)
 OWN_FLAGS = ("--min_lr", "--max_lr", "--num_training", "--mode", "--early_stop_threshold")
@@ -69,10 +69,7 @@ def _report(trainer: Trainer, finder, suggestion: float | None) -> None:
     folder = run_dir(trainer)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        with (folder / "lr_find.csv").open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["lr", "loss"])
-            writer.writerows(zip(lrs, losses, strict=False))
+        write_csv(folder / "lr_find.csv", ["lr", "loss"], zip(lrs, losses, strict=False))
         figures.save(fig, folder / "lr_find.png")
     else:
         figures.close(fig)
