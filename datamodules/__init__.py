@@ -6,6 +6,4 @@ from datamodules.idx import IdxDataModule
 from datamodules.image_folder import CatDogDataModule
 from datamodules.mnist import MNISTDataModule
 
-DATAMODULES = ("MNISTDataModule", "FashionMNISTDataModule", "CatDogDataModule")
-
-__all__ = ["DATAMODULES", "CatDogDataModule", "DataError", "FashionMNISTDataModule", "IdxDataModule", "MNISTDataModule"]
+__all__ = ["CatDogDataModule", "DataError", "FashionMNISTDataModule", "IdxDataModule", "MNISTDataModule"]

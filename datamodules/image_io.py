@@ -50,9 +50,9 @@ def _to_rgb(image: Image.Image) -> torch.Tensor:
     """Decode with PIL: torchvision 0.29.1's ``decode_image`` crashed the process (SIGSEGV after a libpng error)
     on a PNG with one changed byte in this project's fuzz tests, where PIL raises an error.
 
-    An RGB image comes back as a (3, H, W) view of PIL's interleaved pixels, not a planar copy: on the 2-core CPU
-    (2026-11-28, the 500x374 cat/dog photos) the copy took 1.1 of 2.7 ms a photo, and the evaluation transform
-    (Resize(255), CenterCrop(224)) ran in 1.0 instead of 1.6 ms on the view, with the same pixels out."""
+    An RGB image comes back as a (3, H, W) view of PIL's interleaved pixels, not a planar copy: the copy was
+    a large share of reading a photo, and the evaluation transform runs faster on the view, with the same pixels
+    out (docs/speed.md, "The engine's choices")."""
     image.seek(0)  # the first frame of an animation
     image.load()
     image = ImageOps.exif_transpose(image)

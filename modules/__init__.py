@@ -6,6 +6,4 @@ from modules.errors import ModelError
 from modules.mlp import MLP
 from modules.transfer import TransferModel
 
-MODELS = ("MLP", "Classifier", "TransferModel")
-
-__all__ = ["MODELS", "MLP", "TransferModel", "ClassificationModule", "Classifier", "ModelError"]
+__all__ = ["MLP", "TransferModel", "ClassificationModule", "Classifier", "ModelError"]

@@ -18,7 +18,7 @@ from modules.weights import load_weights
 LR_SCHEDULES = ("cosine", "constant")
 OPTIMIZERS = ("adam", "sgd")
 # settings of earlier versions, still found in their checkpoints' hyperparameters, accepted and ignored: the fast
-# path they set is now the app's fast_path section, on by default
+# path they set is now a section of the app, on by default
 RETIRED_SETTINGS = frozenset({"step_batch", "cuda_graph"})
 
 

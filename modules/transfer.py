@@ -18,8 +18,8 @@ class TransferModel(ClassificationModule):
     callback unfreezes the backbone later in the run.
 
     The backbone is frozen twice over: its parameters need no gradient, and it stays in eval mode so its
-    BatchNorm statistics do not move. ``forward`` also accepts features (B, features) computed earlier by
-    :meth:`extract_features`, which is how cached features train the head.
+    BatchNorm statistics do not move. ``forward`` also accepts the backbone's features (B, features),
+    computed once beforehand, which is how the app's feature cache trains the head.
 
     Args:
         backbone: densenet121 (the lesson's), resnet18, resnet50 or efficientnet_lite0.
@@ -42,6 +42,7 @@ class TransferModel(ClassificationModule):
         lr_schedule: str = "cosine",
         init_from: str | None = None,
         optimizer: str = "adam",
+        **retired: object,
     ) -> None:
         super().__init__(
             num_classes=num_classes,
@@ -50,6 +51,7 @@ class TransferModel(ClassificationModule):
             lr_schedule=lr_schedule,
             init_from=init_from,
             optimizer=optimizer,
+            **retired,
         )
         spec = get_backbone(backbone)
         self.backbone = build_backbone(backbone, weights)

@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import RichProgressBar
 class ThrottledProgressBar(RichProgressBar):
     """Lightning's RichProgressBar, redrawn at most every ``interval`` seconds and at the end of each loop.
 
-    Redrawing on every step costs about 0.3 ms, 10% or more of an epoch of the lesson's MLP. On the ranks
+    Redrawing on every step costs a noticeable share of an epoch of the lesson's small MLP. On the ranks
     whose bar is disabled (all but rank 0 under DDP) it does nothing, as Lightning's own bar does.
     """
 

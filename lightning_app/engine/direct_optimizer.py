@@ -2,9 +2,8 @@
 
 ``torch.optim.Adam.step`` wraps one fused kernel in Python that costs about as much as the kernel: the profiler
 and grad-mode wrappers, a graph-capture check, a pass over every parameter's state and a grouping by device.
-On the 2-core CPU (torch 2.14.1, 2026-11-28, the 784-128-64-10 MLP at batch 64) ``step()`` took 149-163 µs,
-and the same update through torch's public functional API, ``torch.optim.adam.adam``, 86-90 µs; with
-``zero_grad`` done the same way a whole optimizer step went from 923-1305 to 804-1076 µs (min of 5 x 400 steps).
+The same update through torch's public functional API, ``torch.optim.adam.adam``, skips them (measured in
+docs/speed.md, "The engine's choices").
 
 :class:`DirectAdam` makes that call with the optimizer's own state tensors and each group's current settings
 (the learning rate the schedule sets included), so the update is ``Adam.step``'s bit for bit; the fast path's

@@ -77,10 +77,9 @@ class FastPath(Callback):
     ``val_check_interval``) count loaded batches; ``global_step``, ``max_steps`` and the schedule count
     optimizer steps, as on the per-step path. Evaluation loads ``steps_per_load`` batches at once too.
 
-    64 steps a load (4,096 MNIST samples, 12.8 MB): each loaded batch costs about 1.3 ms of loop hooks, fetching
-    and metric updates on the 2-core CPU, 70 ms of a 1-s MNIST epoch at 16 steps a load and 18 ms at 64. In
-    one interleaved comparison there (2026-11-28, 12 epochs each) 64 gave 1.10 s an epoch at best against
-    1.36 s for 16 and 1.34 s for 256; this machine's noise hid the difference in a second one.
+    64 steps a load (4,096 MNIST samples, 12.8 MB): each loaded batch costs loop hooks, fetching and metric
+    updates, so fewer of them are faster, up to the point where a load stops fitting the caches (the
+    comparison of 16, 64 and 256 is in docs/speed.md, "The engine's choices").
     """
 
     def __init__(self, steps_per_load: int = 64) -> None:

@@ -1,11 +1,9 @@
 """The fast training path: each loaded batch split into the lesson's optimizer steps, without per-step hooks.
 
-Lightning's per-step machinery costs more host time than a step of the lesson's small networks: on this
-2-core CPU (2026-11-28) ``manual_backward`` adds about 190 µs and ``LightningOptimizer.step`` about 100 µs to
-each optimizer step, and each loaded batch about 1 ms of loop hooks, against 1.2-1.7 ms for the whole step of
-the 784-128-64-10 MLP at batch 64. :class:`FastSteps` makes the same optimizer steps (same samples in the same
-order, same updates, same schedule) from loaded batches of several steps, calling the optimizer directly.
-"""
+Lightning's per-step machinery (``manual_backward``, ``LightningOptimizer.step``, the loop's hooks around each
+batch) costs more host time than a step of the lesson's small networks (docs/speed.md). :class:`FastSteps` makes the
+same optimizer steps (same samples in the same order, same updates, same schedule) from loaded batches of several
+steps, calling the optimizer directly."""
 
 from __future__ import annotations
 

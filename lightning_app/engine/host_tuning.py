@@ -1,17 +1,14 @@
-"""Two fixes for runs on the CPU, each measured on this 2-core machine (torch 2.14.1, 2026-11-28).
+"""Two fixes for runs on the CPU (each measured in docs/speed.md, "The engine's choices").
 
 ``skip_nvml_probe_without_driver``: importing Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` (so that a
 CUDA check does not poison later forks). On a machine without the NVIDIA driver, torch then tries to load
 ``libnvidia-ml.so.1`` on every ``torch.cuda.is_available()`` call, fails, and falls back to the ordinary CUDA
-runtime check anyway; nothing is cached, and ``torch.optim.Adam.step`` asks at every step: 96 µs a call
-against 3 µs, 0.2-0.3 ms of a 1.2-1.7 ms MNIST optimizer step.
+runtime check anyway; nothing is cached, and ``torch.optim.Adam.step`` asks at every step.
 
 ``keep_large_allocations``: glibc hands every allocation over 32 MB to ``mmap`` and back to the system when freed,
-so each batch of large activation maps (EfficientNet-Lite0 at 224 px: 38 MB for 8 photos) arrives as fresh
-pages, zeroed by the kernel on first touch. The feature pass over the 2,000 cat/dog photos spent 40 s of system
-time that way (80 s wall); with large blocks kept in the heap, none, and the backbone ran 15 instead of 24 ms a
-photo at batch 16. Intel's guides for PyTorch on CPUs suggest jemalloc or tcmalloc for the same reason.
-"""
+so each batch of large activation maps (EfficientNet-Lite0 at 224 px: 38 MB for 8 photos) arrives as fresh pages,
+zeroed by the kernel on first touch: system time in the feature pass. Intel's guides for PyTorch on CPUs suggest
+jemalloc or tcmalloc for the same reason."""
 
 from __future__ import annotations
 

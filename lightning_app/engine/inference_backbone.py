@@ -1,10 +1,9 @@
 """A faster copy of a frozen backbone for the one feature pass: BatchNorm folded into the convolutions before
 it, channels_last memory. The same function of the images (float32; differences at float rounding).
 
-Measured on this 2-core CPU (AVX2, no AVX-512/AMX exposed; torch 2.14.1, 2026-11-28), EfficientNet-Lite0 at
-batch 32: 63 ms a photo as built (NCHW), 43 in channels_last, of which BatchNorm took 29% (its own pass over
-every activation map); folded, BatchNorm costs nothing. bf16 autocast is no option on this CPU: without native
-bf16 it took 410 ms a photo.
+BatchNorm makes its own pass over every activation map; folded into the convolution it costs nothing, and
+channels_last suits the CPU's convolutions (measured in docs/speed.md, "The engine's choices";
+``benchmarks/feature_pass.py``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """The feature pass on onnxruntime, where it is installed (the ``[export]`` extra) and the backbone runs on a CPU.
 
-Measured on this 2-core CPU (AVX2; torch 2.14.1, onnxruntime 1.32.0, 2026-11-28), EfficientNet-Lite0 at batch
-16: 12.1-12.7 ms a photo in onnxruntime, against 19.4-20.1 ms for PyTorch's folded channels_last copy
-(``modules/inference_backbone.py``) and 39-43 ms for the backbone as built; features within 7e-6 of PyTorch's.
-The graph comes from torch's TorchScript-based exporter (about 1 s for this model): the dynamo exporter took about
-30 s, longer than the pass saves on 2,000 photos. Any failure (an exporter that is gone, an operator onnxruntime
+On a CPU onnxruntime ran the backbone faster than PyTorch's folded copy (``inference_backbone.py``), with
+the same features to float rounding; the graph comes from torch's TorchScript-based exporter, because the dynamo
+exporter took longer than the pass saves (docs/speed.md, "The engine's choices"; ``benchmarks/feature_pass.py``).
+Any failure (an exporter that is gone, an operator onnxruntime
 lacks, features that differ) leaves the pass to PyTorch.
 """
 

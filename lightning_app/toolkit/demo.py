@@ -5,12 +5,10 @@ The page (``demo_page.html``) sends the drawing or the file to ``POST /predict``
 :class:`~lightning_app.predictor.Predictor`, the same reader, transform, normalisation and model as ``predict``,
 and answers with the class probabilities and the input as the model sees it.
 
-Served by the standard library's ``ThreadingHTTPServer``, not Gradio: on this 2-core CPU ``import gradio`` (6.31)
-took 9.1-9.5 s and it installs 367 MB (pandas, fastapi, uvicorn, huggingface_hub...), against the 5 s start-up
-goal; the page needs two routes and one JSON answer. The server binds 127.0.0.1 unless ``--public true``, reads
-the checkpoint with ``weights_only=True`` and fetches nothing: the page has no external scripts or fonts. Its
-flags come from ``serve``'s signature.
-"""
+Served by the standard library's ``ThreadingHTTPServer``, not Gradio: importing Gradio alone took longer than the
+start-up goal (docs/guide.md, "See it work"), and the page needs two routes and one JSON answer. The server binds
+127.0.0.1 unless ``--public true``, reads the checkpoint with ``weights_only=True`` and fetches nothing: the page
+has no external scripts or fonts. Its flags come from ``serve``'s signature."""
 
 from __future__ import annotations
 

@@ -1,12 +1,10 @@
 """The command line keeps its word: no rewritten arguments, no dropped flags, configurable callbacks, and a new
 data set added without touching the face."""
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_idx_dataset
 
 RUN = Path("logs/MLP-MNIST/version_0")
 LAST = str(RUN / "checkpoints" / "last.ckpt")
@@ -128,51 +126,6 @@ def test_parser_errors_are_one_line(idx_root, run_cli, capsys):
         assert message in exit_2(run_cli, capsys, "fit", "--data.data_dir", str(idx_root), *flags)
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def readme_file(name: str) -> str:
-    """The README's Python example that starts with the comment ``# <name>``."""
-    for block in README.read_text().split("```python\n")[1:]:
-        code = block.split("```")[0]
-        if code.startswith(f"# {name}\n"):
-            return code
-    raise AssertionError(f"no example {name} in the README")
-
-
-@pytest.mark.long
-def test_readme_add_your_own_data_set(tmp_path, run_cli, capsys, monkeypatch):
-    """The README's KMNIST file, as one module on the path, on KMNIST-shaped files: nothing in the app changes."""
-    data = write_idx_dataset(tmp_path / "kdata", "KMNIST")
-    (tmp_path / "kmnist.py").write_text(readme_file("datamodules/kmnist.py"))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    data_flags = ["--data", "kmnist.KMNISTDataModule", "--data.data_dir", str(data)]
-    run_cli("fit", *data_flags, "--trainer.max_epochs", "2")
-    run = Path("logs/MLP-KMNIST/version_0")
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["test/acc"] > 0.5
-    assert (
-        torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["hyper_parameters"]["class_names"][1] == "ki"
-    )
-    capsys.readouterr()
-    run_cli("test", "--ckpt_path", "best", *data_flags)
-    assert f"test/acc: {metrics['test/acc']:.4f}" in capsys.readouterr().out
-    run_cli("predict", "--ckpt_path", "best", *data_flags)
-    rows = Path("logs/MLP-KMNIST/version_2/predictions/predictions.csv").read_text().splitlines()
-    assert rows[0].startswith("file,predicted,p_o,p_ki") and len(rows) == 201
-
-
-@pytest.mark.long
-def test_readme_add_your_own_model(idx_root, tmp_path, run_cli, capsys, monkeypatch):
-    (tmp_path / "cnn.py").write_text(readme_file("modules/cnn.py"))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    run_cli("fit", "--model", "cnn.SmallCNN", "--model.channels", "4", "--data.data_dir", str(idx_root))
-    assert json.loads(Path("logs/SmallCNN-MNIST/version_0/metrics.json").read_text())["test/acc"] > 0.5
-    capsys.readouterr()
-    run_cli("test", "--ckpt_path", "best", "--model", "cnn.SmallCNN", "--data.data_dir", str(idx_root))
-    assert "test/acc:" in capsys.readouterr().out
-
-
 @pytest.mark.parametrize("batch_size", [pytest.param("128", marks=pytest.mark.long), "32"])
 def test_a_resume_with_another_batch_size_or_more_epochs_still_decays_to_zero(idx_root, run_cli, mnist_run, batch_size):
     first = torch.load(LAST, weights_only=True)
@@ -212,21 +165,3 @@ def test_a_chosen_class_gets_its_own_defaults_not_the_mlps(run_cli, capsys):
     out = capsys.readouterr().out
     assert "dropout: 0.2" in out
     assert "batch_size: 32" in out and "num_workers: 2" in out  # CatDogDataModule's, not MNIST's 64 and 0
-
-
-def test_readme_script_without_the_command_line(idx_root, tmp_path, monkeypatch):
-    """The README's train.py as typed (on the tiny data): a plain Trainer fits, tests the best checkpoint, and the
-    checkpoint loads with weights_only=True into an MLP that predicts like the trained one."""
-    monkeypatch.chdir(tmp_path)
-    code = readme_file("train.py").replace('data_dir="data"', f'data_dir="{idx_root}"')
-    assert code != readme_file("train.py")
-    scope: dict = {}
-    exec(compile(code, "train.py", "exec"), scope)  # noqa: S102 - the README's own example
-    trainer, model = scope["trainer"], scope["model"]
-    assert trainer.lightning_module.step_engine is not None and trainer.global_step == 5 * 9
-    assert trainer.callback_metrics["test/acc"] > 0.5
-    best = Path(trainer.checkpoint_callback.best_model_path)
-    assert best.is_relative_to(tmp_path / "lightning_logs") and type(model).__name__ == "MLP"
-    saved = torch.load(best, weights_only=True)["state_dict"]
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, saved[key]), key

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_photo_folder
-from tests_helpers import prediction_rows, tiny_photo_args, transfer_fit_args
 
 from datamodules import MNISTDataModule
 from lightning_app.errors import MissingExtra, require
@@ -17,6 +15,7 @@ from lightning_app.predictor import Predictor
 from lightning_app.toolkit.interpret import confused_pairs, per_class_scores
 from lightning_app.toolkit.lr_find import fit_command
 from modules import MLP
+from tests.helpers.data import tiny_photo_args, transfer_fit_args, write_photo_folder
 
 RUN = Path("logs/MLP-MNIST/version_0")
 
@@ -172,35 +171,3 @@ def test_staged_finetuning_unfreezes_the_backbone_and_keeps_batchnorm_statistics
     assert not torch.equal(resumed["state_dict"][conv], unfrozen["state_dict"][conv])  # still trains after resume
     for name in ("weight", "bias", "running_mean", "running_var"):  # BatchNorm as it was, by design
         torch.testing.assert_close(resumed["state_dict"][f"{bn}.{name}"], frozen["state_dict"][f"{bn}.{name}"])
-
-
-def test_readme_predictor_example(idx_root, run_cli, mnist_run, tmp_path, capsys):
-    """The README's predict.py as typed, next to `predict` on the same file: the same probabilities."""
-    from PIL import Image
-    from test_cli_contracts import readme_file
-
-    digit = np.zeros((40, 40), dtype=np.uint8)
-    digit[8:32, 18:23] = 255  # a "1", white on black as MNIST draws it
-    Image.fromarray(digit).save(tmp_path / "digit.png")
-    capsys.readouterr()
-    run_cli("predict", "--ckpt_path", "best", "--data.data_dir", str(idx_root), "--data.predict_path", "digit.png")
-    (row,) = prediction_rows(capsys.readouterr().out)
-    scope: dict = {}
-    exec(compile(readme_file("predict.py"), "predict.py", "exec"), scope)  # noqa: S102 - the README's own example
-    printed = capsys.readouterr().out
-    probabilities = scope["predictor"]("digit.png")
-    assert printed.strip() == str(probabilities)
-    assert probabilities == pytest.approx({d: float(row[f"p_{d}"]) for d in map(str, range(10))}, abs=1e-6)
-
-
-@pytest.mark.long
-def test_readme_part_5_runs_are_named_for_tensorboard(idx_root, run_cli):
-    """The README's Part 5 command (one epoch on the tiny data): the run lands in logs/part5/no_dropout."""
-    run_cli(
-        *("fit", "-c", "fashion_classifier", "--model.lr_schedule", "constant", "--trainer.max_epochs", "1"),
-        *("--model.dropout", "0", "--trainer.logger.init_args.name", "part5"),
-        *("--trainer.logger.init_args.version", "no_dropout", "--data.data_dir", str(idx_root)),
-    )
-    run = Path("logs/part5/no_dropout")
-    assert (run / "checkpoints/last.ckpt").is_file() and (run / "metrics.csv").is_file()
-    assert torch.load(run / "checkpoints/last.ckpt", weights_only=True)["hyper_parameters"]["dropout"] == 0

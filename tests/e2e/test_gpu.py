@@ -7,12 +7,12 @@ import warnings
 
 import pytest
 import torch
-from conftest import fit_tiny_mnist
 from lightning.pytorch import Callback
-from tests_helpers import transfer_fit_args
 
 from lightning_app.engine.fast_path import FastPath
 from modules import MLP, Classifier
+from tests.helpers.data import transfer_fit_args
+from tests.helpers.training import fit_tiny_mnist
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

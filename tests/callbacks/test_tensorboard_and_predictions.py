@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CATS_DOGS, write_photo_folder
 from PIL import Image
-from tests_helpers import free_port, tiny_photo_args, transfer_fit_args
 
 from lightning_app.predictor import Predictor
+from tests.helpers.data import CATS_DOGS, tiny_photo_args, transfer_fit_args, write_photo_folder
+from tests.helpers.processes import free_port
 
 
 def get_json(url: str, data: bytes | None = None):

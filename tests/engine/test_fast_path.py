@@ -4,7 +4,6 @@ from functools import partial
 
 import pytest
 import torch
-from conftest import StopAfter, fit_tiny_mnist, train_losses
 from lightning.pytorch import Callback
 from torch import nn
 
@@ -12,6 +11,8 @@ from datamodules import MNISTDataModule
 from datamodules.device_batches import DeviceBatches
 from lightning_app.engine.fast_path import FastPath
 from modules import MLP, Classifier
+from tests.helpers.callbacks import StopAfter
+from tests.helpers.training import fit_tiny_mnist, train_losses
 
 
 def weights(trainer) -> list[torch.Tensor]:

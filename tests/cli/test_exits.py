@@ -10,15 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_idx_dataset
-from test_trust import python_cli
 
 from datamodules.base import readable_files
 from datamodules.image_io import list_image_files, read_grey
 from lightning_app.errors import first_line
 from lightning_app.runs.checkpoint_writer import AtomicCheckpointIO
-
-TESTS = Path(__file__).parent
+from tests.helpers.data import write_idx_dataset
+from tests.helpers.processes import ROOT, python_cli
 
 
 def one_line_error(run_cli, capsys, *args: str) -> str:
@@ -76,7 +74,7 @@ def test_metrics_json_names_a_best_checkpoint_that_exists(mnist_run):
 @pytest.mark.long
 def test_sigterm_keeps_the_finished_epochs_and_exits_143(tmp_path):
     data = write_idx_dataset(tmp_path / "data", "MNIST", n_train=6000, n_test=100)
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = ["fit", "--data.data_dir", str(data), "--trainer.max_epochs", "100", "--data.download", "false"]
     run = subprocess.Popen(
         [sys.executable, "-m", "lightning_app", *args],

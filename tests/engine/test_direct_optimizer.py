@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import fit_tiny_mnist
 from torch import nn
 
 from lightning_app.engine.direct_optimizer import DirectAdam
 from lightning_app.engine.fast_path import FastPath
 from modules import MLP
+from tests.helpers.training import fit_tiny_mnist
 
 
 def net() -> nn.Module:

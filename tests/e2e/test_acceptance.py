@@ -5,9 +5,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REAL_DATA
 
-pytestmark = pytest.mark.slow
+from tests.helpers.data import REAL_DATA
+
+pytestmark = pytest.mark.real_data
 
 
 def real(name: str) -> Path:

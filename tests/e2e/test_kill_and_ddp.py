@@ -1,163 +1,17 @@
-"""Trust: bad files, untrusted checkpoints, atomic checkpoints, NaN losses, kill and resume, DDP."""
+"""Processes killed and resumed, and DDP in two gloo processes (long)."""
 
 import json
 import os
-import pickle
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_idx_dataset, write_photo
 
-from datamodules import DataError, MNISTDataModule
-from datamodules.image_io import read_rgb
-from lightning_app.runs.checkpoint_writer import AtomicCheckpointIO
-
-TESTS = Path(__file__).parent
-
-
-@pytest.fixture
-def idx_copy(tmp_path):
-    return write_idx_dataset(tmp_path / "data", "MNIST")
-
-
-def corrupt(path: Path, how: str) -> None:
-    data = path.read_bytes()
-    if how == "truncated":
-        path.write_bytes(data[: len(data) // 2])
-    elif how == "magic":
-        path.write_bytes(b"\x00\x00\x09\x03" + data[4:])
-    elif how == "fewer labels":
-        path.write_bytes(struct.pack(">II", 0x801, 500) + data[8:508])
-    elif how == "label 200":
-        path.write_bytes(data[:8] + bytes([200]) + data[9:])
-
-
-@pytest.mark.parametrize(
-    "file, how, message",
-    [
-        ("train-images-idx3-ubyte", "truncated", "truncated or not idx files"),
-        ("train-images-idx3-ubyte", "magic", "truncated or not idx files"),
-        ("train-labels-idx1-ubyte", "fewer labels", "600 images but 500 labels"),
-        ("train-labels-idx1-ubyte", "label 200", "labels run from 0 to 200, not 0 to 9"),
-    ],
-)
-def test_broken_idx_files_are_named(idx_copy, file, how, message):
-    corrupt(idx_copy / "MNIST" / "raw" / file, how)
-    with pytest.raises(DataError, match=message):
-        MNISTDataModule(data_dir=str(idx_copy)).setup("fit")
-
-
-def test_truncated_jpeg_is_named(tmp_path):
-    photo = tmp_path / "cat.jpg"
-    write_photo(photo, "jpg", (10, 200, 10), size=(200, 160))
-    photo.write_bytes(photo.read_bytes()[:600])
-    with pytest.raises(DataError, match="cat.jpg is not a readable image"):
-        read_rgb(photo)
-
-
-class RunsCode:
-    """Unpickling this calls os.system: the classic malicious 'checkpoint'."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def test_a_malicious_pickle_does_not_run(run_cli, tmp_path, capsys):
-    marker = tmp_path / "pwned"
-    evil = tmp_path / "evil.ckpt"
-    with evil.open("wb") as handle:
-        pickle.dump({"state_dict": RunsCode(marker)}, handle)
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli("test", "--ckpt_path", str(evil))
-    assert exit_info.value.code == 2 and not marker.exists()
-    assert "not a file this app can load safely" in capsys.readouterr().err
-    with pytest.raises(SystemExit):  # the same for backbone weights
-        run_cli(
-            "fit",
-            "--model",
-            "TransferModel",
-            "--model.backbone",
-            "resnet18",
-            "--model.weights",
-            str(evil),
-            "--data",
-            "CatDogDataModule",
-            "--data.data_dir",
-            str(tmp_path),
-        )
-    assert not marker.exists()
-
-
-def test_a_checkpoint_of_another_model_is_refused(idx_root, photo_root, run_cli, mnist_run, capsys):
-    mlp = "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
-    with pytest.raises(SystemExit) as exit_info:  # 10 classes of MNIST against 2 of cats and dogs
-        run_cli(
-            "test",
-            "--ckpt_path",
-            mlp,
-            "--data",
-            "CatDogDataModule",
-            "--data.data_dir",
-            str(photo_root),
-            "--data.num_workers",
-            "0",
-        )
-    assert exit_info.value.code == 2
-    assert "last.ckpt was made for 10 classes and this data has 2: use the --data it was trained with" in (
-        capsys.readouterr().err
-    )
-
-
-def test_checkpoints_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    io = AtomicCheckpointIO()
-    path = tmp_path / "last.ckpt"
-    io.save_checkpoint({"step": 1}, path)
-    real_save = torch.save
-
-    def dies_half_way(obj, handle):
-        handle.write(b"partial bytes")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(torch, "save", dies_half_way)
-    with pytest.raises(KeyboardInterrupt):
-        io.save_checkpoint({"step": 2}, path)
-    monkeypatch.setattr(torch, "save", real_save)
-    assert torch.load(path, weights_only=True) == {"step": 1}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
-
-
-def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(idx_root, run_cli, capsys):
-    args = ["fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "3"]
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(*args, "--trainer.callbacks", "conftest.PoisonAfter")  # NaN weights from epoch 1 on
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "loss became NaN or infinite at step 9 (epoch 1)" in err  # 9 batches per epoch, 0-based
-    assert "the last good checkpoint is logs/MLP-MNIST/version_0/checkpoints/" in err
-    last = torch.load("logs/MLP-MNIST/version_0/checkpoints/last.ckpt", weights_only=True)
-    assert last["epoch"] == 0
-    assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
-
-
-def python_cli(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(TESTS), **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "lightning_app", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.helpers.processes import ROOT, python_cli
 
 
 @pytest.mark.long
@@ -166,7 +20,7 @@ def test_sigkill_mid_epoch_then_resume_ends_like_an_uninterrupted_run(idx_root, 
     weights of an uninterrupted run on Lightning's per-step path."""
     common = ["fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "3", "--trainer.deterministic", "true"]
     fast = ["--fast_path.steps_per_load", "2"]
-    killed = python_cli(*common, *fast, "--trainer.callbacks", "conftest.KillAt", cwd=tmp_path)
+    killed = python_cli(*common, *fast, "--trainer.callbacks", "tests.helpers.callbacks.KillAt", cwd=tmp_path)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     last = tmp_path / "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
     assert torch.load(last, weights_only=True)["epoch"] == 0  # epoch 1 was under way
@@ -192,7 +46,7 @@ DDP = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.stra
 def ddp_fit_recording(tmp_path: Path, args: list[str]):
     """``fit ARGS`` in two gloo processes, recording each rank's samples and final weights."""
     shards = tmp_path / "shards"
-    record = ["--trainer.callbacks", "conftest.RecordBatches"]
+    record = ["--trainer.callbacks", "tests.helpers.callbacks.RecordBatches"]
     fit = python_cli("fit", *args, *DDP, *record, cwd=tmp_path, env_extra={"RECORD_DIR": str(shards)})
     assert fit.returncode == 0, fit.stderr[-3000:]
     seen = [json.loads((shards / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -270,25 +124,8 @@ def test_readme_torchrun_command(idx_root, tmp_path):
     torchrun += ["--node_rank", "0", "--master_addr", "127.0.0.1", "--master_port", port]
     app = ["-m", "lightning_app", "fit", "--trainer.num_nodes", "1", "--trainer.devices", "2"]
     app += ["--trainer.strategy", "ddp", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1"]
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run([*torchrun, *app], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("test/acc: ") == 1  # the summary comes from rank 0 alone
     assert sorted(p.name for p in (tmp_path / "logs/MLP-MNIST").iterdir()) == ["version_0"]
-
-
-def test_the_nan_check_reads_the_device_once_every_check_every_steps():
-    from types import SimpleNamespace
-
-    from lightning_app.callbacks.nan_check import StopOnNonFiniteLoss
-    from lightning_app.errors import TrainingError
-
-    watch = StopOnNonFiniteLoss(check_every=50)
-    trainer = SimpleNamespace(global_step=0, current_epoch=0, checkpoint_callbacks=[])
-    for step in range(149):
-        trainer.global_step = step + 1  # Lightning counts the step just done
-        loss = torch.tensor(float("nan") if step >= 123 else 1.0)
-        watch.on_train_batch_end(trainer, None, {"loss": loss}, None, step)  # steps 0-99 pass two checks
-    trainer.global_step = 150
-    with pytest.raises(TrainingError, match="at step 123 "):
-        watch.on_train_batch_end(trainer, None, {"loss": torch.tensor(float("nan"))}, None, 149)

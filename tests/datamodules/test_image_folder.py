@@ -4,10 +4,10 @@ import shutil
 
 import pytest
 import torch
-from tests_helpers import photo_module
 
 from datamodules import CatDogDataModule, DataError
 from datamodules.image_io import read_rgb
+from tests.helpers.data import photo_module
 
 
 def test_every_format_becomes_rgb(photo_root):
@@ -27,7 +27,7 @@ def test_flat_layout_carves_disjoint_val_and_test(photo_root):
 
 
 def test_train_test_layout_and_three_classes(tmp_path):
-    from conftest import write_photo_folder
+    from tests.helpers.data import write_photo_folder
 
     classes = {"bird": (50, 200, 50), "cat": (200, 60, 60), "dog": (60, 60, 200)}
     write_photo_folder(tmp_path / "train", classes, per_class=6)
@@ -49,7 +49,7 @@ def test_batches_are_uint8_crops_normalised_on_device(photo_root):
 
 
 def test_broken_file_is_named_or_skipped(photo_root):
-    from conftest import write_photo
+    from tests.helpers.data import write_photo
 
     bad = photo_root / "dog" / "zz_broken.jpg"
     write_photo(bad, "broken", (0, 0, 0))

@@ -11,8 +11,7 @@ import pytest
 
 from lightning_app.errors import RunFolderError
 from lightning_app.runs.run_folders import claim_version
-
-TESTS = Path(__file__).parent
+from tests.helpers.processes import ROOT
 
 
 def test_claims_never_share_a_number(tmp_path):
@@ -58,7 +57,7 @@ def test_a_failed_run_leaves_no_folder_and_a_resume_keeps_the_first_config(idx_r
 
 @pytest.mark.long
 def test_four_fits_started_together_each_finish_in_their_own_folder(idx_root, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = [sys.executable, "-m", "lightning_app", "fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1"]
     procs = [
         subprocess.Popen([*args, "--model.lr", str(0.001 * (i + 1))], cwd=tmp_path, env=env, stdout=subprocess.PIPE)

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_idx_dataset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -18,6 +17,7 @@ from datamodules import DataError, MNISTDataModule
 from datamodules.image_io import read_rgb
 from lightning_app.errors import CheckpointError
 from lightning_app.runs.checkpoints import load_checkpoint
+from tests.helpers.data import write_idx_dataset
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

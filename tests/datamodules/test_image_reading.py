@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tests_helpers import photo_module
 from torch.utils.data import DataLoader
 
 from datamodules import DataError
 from datamodules.image_io import ImageFileDataset, list_image_files, read_rgb
+from tests.helpers.data import photo_module
 
 
 def solid(mode: str, size: tuple[int, int], color) -> Image.Image:
@@ -109,7 +109,7 @@ def test_links_inside_a_class_folder_are_followed_once(photo_root):
 
 
 def test_a_class_only_in_test_is_refused_and_a_tiny_class_is_warned_about(tmp_path):
-    from conftest import write_photo_folder
+    from tests.helpers.data import write_photo_folder
 
     write_photo_folder(tmp_path / "train", {"cat": (200, 60, 60), "dog": (60, 60, 200)}, per_class=6)
     write_photo_folder(tmp_path / "test", {"cat": (200, 60, 60), "dog": (60, 60, 200), "bird": (0, 200, 0)}, 2)

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tests_helpers import prediction_rows
+
+from tests.helpers.processes import prediction_rows
 
 CHROMIUM = os.environ.get("DLWP_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests_helpers import tiny_photo_args, transfer_fit_args
+
+from tests.helpers.data import tiny_photo_args, transfer_fit_args
 
 RUN = Path("logs/MLP-MNIST/version_0")
 
@@ -65,7 +66,9 @@ def test_classifier_on_fashion_mnist_and_its_config(idx_root, run_cli):
 @pytest.mark.long  # 7 s; resuming on the fast path is also tested in test_speed_paths
 def test_resume_from_last_carries_on_and_matches_an_uninterrupted_run(idx_root, run_cli, tmp_path):
     det = ("--trainer.deterministic", "true")
-    run_cli(*fit_args(idx_root, *det, "--trainer.callbacks", "conftest.StopAfter"))  # stops after epoch 1 of 2
+    run_cli(
+        *fit_args(idx_root, *det, "--trainer.callbacks", "tests.helpers.callbacks.StopAfter")
+    )  # stops after epoch 1 of 2
     assert torch.load(RUN / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
     # the checkpoint's own lr given again is no change: accepted
     run_cli(*fit_args(idx_root, *det, "--ckpt_path", str(RUN / "checkpoints" / "last.ckpt"), "--model.lr", "0.003"))

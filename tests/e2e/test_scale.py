@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_trust import TESTS, python_cli
-from tests_helpers import free_port
+
+from tests.helpers.processes import ROOT, free_port, python_cli
 
 CPU_NODES = ["--trainer.num_nodes", "2", "--trainer.devices", "1", "--trainer.accelerator", "cpu"]
 CPU_NODES += ["--trainer.strategy", "ddp"]
@@ -23,7 +23,7 @@ def launch_nodes(app: list[str], cwd: Path, env_extra: dict | None = None, timeo
     endpoint = f"127.0.0.1:{free_port()}"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1"]
     torchrun += ["--rdzv_backend", "c10d", "--rdzv_endpoint", endpoint, "--rdzv_id", "job", "--max_restarts", "0"]
-    env = {**os.environ, "PYTHONPATH": str(TESTS), **(env_extra or {})}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
     nodes = [
         subprocess.Popen(
             [*torchrun, "-m", "lightning_app", *app], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -72,10 +72,10 @@ def test_two_nodes_under_torchrun_train_like_one_process_with_the_same_global_ba
 def test_slurms_variables_for_two_tasks_make_one_job(idx_root, tmp_path):
     """What ``srun`` sets for two tasks on two nodes, without srun: Lightning's SLURMEnvironment is detected."""
     app = ["fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1", *CPU_NODES]
-    app += ["--trainer.callbacks", "conftest.RecordEnvironment"]
+    app += ["--trainer.callbacks", "tests.helpers.callbacks.RecordEnvironment"]
     slurm = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "dlwp", "SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "1"}
     slurm |= {"SLURM_NODELIST": "localhost", "MASTER_PORT": str(free_port()), "RECORD_DIR": str(tmp_path / "rec")}
-    env = {**os.environ, "PYTHONPATH": str(TESTS), **slurm}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **slurm}
     tasks = [
         subprocess.Popen(
             [sys.executable, "-m", "lightning_app", *app],
@@ -100,7 +100,14 @@ def test_slurms_variables_for_two_tasks_make_one_job(idx_root, tmp_path):
 def test_a_process_killed_mid_epoch_ends_the_job_quickly_and_it_resumes(idx_root, tmp_path):
     common = ["--data.data_dir", str(idx_root), "--trainer.max_epochs", "3", "--data.batch_size", "16", *CPU_NODES]
     common += ["--trainer.strategy", "DDPStrategy", "--trainer.strategy.timeout", "0:02:00"]  # the README's timeout
-    kill = ["--trainer.callbacks", "conftest.KillAt", "--trainer.callbacks.rank", "1", "--fast_path", "null"]
+    kill = [
+        "--trainer.callbacks",
+        "tests.helpers.callbacks.KillAt",
+        "--trainer.callbacks.rank",
+        "1",
+        "--fast_path",
+        "null",
+    ]
     started = time.time()
     nodes = launch_nodes(["fit", *common, *kill], tmp_path)
     assert all(node.returncode != 0 for node in nodes)

@@ -1,0 +1,84 @@
+"""Checkpoints are data: a malicious pickle does not run, another model's is refused, writes are whole."""
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightning_app.runs.checkpoint_writer import AtomicCheckpointIO
+
+
+class RunsCode:
+    """Unpickling this calls os.system: the classic malicious 'checkpoint'."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_malicious_pickle_does_not_run(run_cli, tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    with evil.open("wb") as handle:
+        pickle.dump({"state_dict": RunsCode(marker)}, handle)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("test", "--ckpt_path", str(evil))
+    assert exit_info.value.code == 2 and not marker.exists()
+    assert "not a file this app can load safely" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the same for backbone weights
+        run_cli(
+            "fit",
+            "--model",
+            "TransferModel",
+            "--model.backbone",
+            "resnet18",
+            "--model.weights",
+            str(evil),
+            "--data",
+            "CatDogDataModule",
+            "--data.data_dir",
+            str(tmp_path),
+        )
+    assert not marker.exists()
+
+
+def test_a_checkpoint_of_another_model_is_refused(idx_root, photo_root, run_cli, mnist_run, capsys):
+    mlp = "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
+    with pytest.raises(SystemExit) as exit_info:  # 10 classes of MNIST against 2 of cats and dogs
+        run_cli(
+            "test",
+            "--ckpt_path",
+            mlp,
+            "--data",
+            "CatDogDataModule",
+            "--data.data_dir",
+            str(photo_root),
+            "--data.num_workers",
+            "0",
+        )
+    assert exit_info.value.code == 2
+    assert "last.ckpt was made for 10 classes and this data has 2: use the --data it was trained with" in (
+        capsys.readouterr().err
+    )
+
+
+def test_checkpoints_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": 1}, path)
+    real_save = torch.save
+
+    def dies_half_way(obj, handle):
+        handle.write(b"partial bytes")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"step": 2}, path)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert torch.load(path, weights_only=True) == {"step": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
