@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks and timings of the speed issue in one go, as run on a lent NVIDIA H200 (see README, Speed).
+# The GPU checks and timings of the speed issue in one go, as run on a lent NVIDIA H200 (see docs/speed.md).
 #   bash benchmarks/gpu_session.sh DATA_ROOT OUT_DIR
 # DATA_ROOT holds MNIST/raw/*.gz and FashionMNIST/raw/*.gz (torchvision's archives). Each step has a time limit
 # so that one slow step cannot take the others' time; the tables print row by row.
@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
   $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)"
 } 2>&1 | tee "$OUT/env.txt"
 # 1. the fast path computes what the per-step one does; no host sync in a training step; transfer in bf16
-timeout 60 $PY -m pytest tests/test_gpu.py -p no:cacheprovider --tb=short -rfE -W ignore >"$OUT/gpu_tests.log" 2>&1
+timeout 60 $PY -m pytest tests/e2e/test_gpu.py -p no:cacheprovider --tb=short -rfE -W ignore >"$OUT/gpu_tests.log" 2>&1
 grep -E "^(PASSED|FAILED|ERROR)|passed|failed|^E " "$OUT/gpu_tests.log" | head -30
 # 2. MNIST side by side at the lesson's batch of 64: (a) lesson loop, (b) tensor loop, (c) app defaults and per-step
 timeout 90 $PY benchmarks/speed.py --data-root "$DATA" --tasks mnist --epochs 3 --lesson-epochs 2 \

@@ -143,7 +143,9 @@ class ClassificationModule(LightningModule):
         super().__init__()
         unknown = sorted(set(retired) - RETIRED_SETTINGS)
         if unknown:
-            raise TypeError(f"{type(self).__name__} got unexpected settings: {', '.join(unknown)}")
+            raise ModelError(
+                f"{type(self).__name__} has no settings {', '.join(unknown)}: drop them (fit --help lists its settings)"
+            )
         if not 0 <= warmup < 1:
             raise ModelError(f"warmup must be a fraction of the run in [0, 1), got {warmup}")
         if lr_schedule not in LR_SCHEDULES:

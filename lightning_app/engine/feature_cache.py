@@ -15,7 +15,7 @@ from upath import UPath
 from lightning_app.contracts import FeatureCacheable, FeatureExtractor
 from lightning_app.engine.inference_backbone import inference_copy
 from lightning_app.engine.onnx_features import onnxruntime_extractor
-from lightning_app.errors import first_line
+from lightning_app.errors import SettingError, first_line
 from lightning_app.runs.checkpoints import load_checkpoint
 from lightning_app.runs.storage import location, replace_file
 from modules import ModelError
@@ -49,15 +49,15 @@ class FeatureCache(Callback):
     warning, never trusted; nothing else is kept, and deleting the folder is always safe.
 
     ``engine``: on a CPU, ``auto`` runs the pass in onnxruntime where it is installed (the ``[export]`` extra;
-    1.6x faster here, see lightning_app/onnx_features.py) and in PyTorch otherwise; ``onnxruntime`` insists,
+    faster on a CPU, see docs/speed.md) and in PyTorch otherwise; ``onnxruntime`` insists,
     ``torch`` never uses it. On a GPU the pass always runs in PyTorch.
     """
 
     def __init__(self, views: int = 1, batch_size: int = 16, on_disk: bool = True, engine: str = "auto") -> None:
         if views < 1 or batch_size < 1:
-            raise ValueError(f"views and batch_size must be >= 1, got {views} and {batch_size}")
+            raise SettingError(f"FeatureCache views and batch_size must be at least 1, got {views} and {batch_size}")
         if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+            raise SettingError(f"FeatureCache engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         self.views, self.batch_size, self.on_disk, self.engine = views, batch_size, on_disk, engine
         self.engine_used = ""
         self._memory: dict[str, torch.Tensor] = {}

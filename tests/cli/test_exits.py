@@ -180,3 +180,25 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_last_checkpoi
     assert "No space left on device" in err and "go on with `fit --ckpt_path last`" in err
     assert last.read_bytes() == before
     assert not list(last.parent.glob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--fast_path.steps_per_load", "0"), "--fast_path.steps_per_load must be a positive integer, got 0"),
+        (
+            (
+                "--trainer.callbacks",
+                "lightning_app.engine.feature_cache.FeatureCache",
+                "--trainer.callbacks.views",
+                "0",
+            ),
+            "FeatureCache views and batch_size",
+        ),
+    ],
+)
+def test_a_bad_setting_of_the_apps_sections_is_one_line(run_cli, capsys, idx_root, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "--data.data_dir", str(idx_root), *args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err

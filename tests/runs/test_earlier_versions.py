@@ -45,3 +45,18 @@ def test_earlier_transfer_and_finetuning_configs_still_parse(run_cli, capsys):
         printed = capsys.readouterr().out
         assert "FeatureCache" in printed or "StagedFinetuning" in printed
         assert "AtomicCheckpointIO" in printed and "FastPath" in printed
+
+
+def test_earlier_import_paths_lead_to_the_classes_new_homes():
+    from lightning_app.fast_path import FastPath as OldFastPath
+    from lightning_app.safety import AtomicCheckpointIO, StopOnNonFiniteLoss
+
+    from lightning_app.callbacks import FeatureCache as OldFeatureCache
+    from lightning_app.engine.fast_path import FastPath
+    from lightning_app.engine.feature_cache import FeatureCache
+
+    assert OldFastPath is FastPath and OldFeatureCache is FeatureCache
+    assert AtomicCheckpointIO.__module__ == "lightning_app.runs.checkpoint_writer"
+    assert StopOnNonFiniteLoss.__module__ == "lightning_app.callbacks.nan_check"
+    with pytest.raises(ImportError):
+        from lightning_app.safety import NoSuchThing  # noqa: F401
