@@ -73,3 +73,9 @@ def mnist_run(fitted_mnist_logs, tmp_path, run_cli) -> Path:
 @pytest.fixture
 def photo_root(tmp_path) -> Path:
     return write_photo_folder(tmp_path / "photos", CATS_DOGS)
+
+
+@pytest.fixture
+def in_tmp_path(tmp_path, monkeypatch):
+    """A Trainer's default_root_dir is the working folder: the feature cache goes there, not into the repo."""
+    monkeypatch.chdir(tmp_path)

@@ -5,23 +5,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch import Trainer
 
 from lightning_app.engine.feature_cache import FeatureCache
 from lightning_app.engine.inference_backbone import inference_copy
 from modules import TransferModel
 from tests.helpers.data import photo_module
+from tests.helpers.training import quiet_trainer
 
-
-@pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path, monkeypatch):
-    """A Trainer's default_root_dir is the working folder: the feature cache goes there, not into the repo."""
-    monkeypatch.chdir(tmp_path)
-
-
-def quiet_trainer(**kwargs) -> Trainer:
-    settings = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
-    return Trainer(enable_model_summary=False, accelerator="cpu", **settings, **kwargs)
+pytestmark = pytest.mark.usefixtures("in_tmp_path")  # the feature cache goes there, not into the repo
 
 
 def test_cached_features_predict_like_recomputing(photo_root):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lightning.pytorch import Trainer
+
 from tests.helpers.callbacks import RecordLosses
 
 
@@ -48,3 +50,8 @@ def fit_tiny_mnist(
 def train_losses(data_dir: Path, accelerator: str, epochs: int, make_model, **data_kwargs):
     """The per-batch training losses of :func:`fit_tiny_mnist`."""
     return fit_tiny_mnist(data_dir, accelerator, epochs, make_model, **data_kwargs)[0]
+
+
+def quiet_trainer(**kwargs) -> Trainer:
+    settings = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+    return Trainer(enable_model_summary=False, accelerator="cpu", **settings, **kwargs)

@@ -2,22 +2,13 @@
 
 import pytest
 import torch
-from lightning.pytorch import Trainer
 
 from modules import ModelError, TransferModel
 from modules.backbones import BACKBONES, efficientnet_lite0_state_dict
 from tests.helpers.data import photo_module
+from tests.helpers.training import quiet_trainer
 
-
-@pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path, monkeypatch):
-    """A Trainer's default_root_dir is the working folder: the feature cache goes there, not into the repo."""
-    monkeypatch.chdir(tmp_path)
-
-
-def quiet_trainer(**kwargs) -> Trainer:
-    settings = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
-    return Trainer(enable_model_summary=False, accelerator="cpu", **settings, **kwargs)
+pytestmark = pytest.mark.usefixtures("in_tmp_path")  # the feature cache goes there, not into the repo
 
 
 @pytest.mark.parametrize("name", ["resnet18", "densenet121", "efficientnet_lite0"])
