@@ -1,22 +1,19 @@
 """Figures of what the network sees and says: the lesson's ``view_classify``, grids of it, confusion matrices.
 
-One place for all pictures: the TensorBoard callbacks and ``predict`` use the same functions.
+One place for all pictures: the TensorBoard callbacks and ``predict`` use the same functions. They are made with
+matplotlib's object API (``Figure``), not pyplot: no backend is chosen or switched, so a notebook that imports the
+app keeps its own, and no window ever opens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files and TensorBoard only, never a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from lightning_app.runs.storage import replace_file  # noqa: E402
+from lightning_app.runs.storage import replace_file
 
 RIGHT, WRONG = "#2a9d4b", "#d1342f"
 
@@ -60,7 +57,8 @@ def view_classify(
     ``label`` (when known) marks a wrong prediction in red and the true class in green.
     """
     probs = np.asarray(probs, dtype=float)
-    fig, (ax_image, ax_bars) = plt.subplots(figsize=(6, 3 + 0.1 * len(class_names)), ncols=2)
+    fig = Figure(figsize=(6, 3 + 0.1 * len(class_names)))
+    ax_image, ax_bars = fig.subplots(ncols=2)
     _draw(ax_image, ax_bars, image, probs, list(class_names), label, title)
     fig.tight_layout()
     return fig
@@ -118,7 +116,8 @@ def confusion_matrix_figure(matrix: torch.Tensor, class_names: Sequence[str]) ->
     """Counts of true (rows) against predicted (columns) classes, with the numbers written in."""
     counts = matrix.detach().cpu().numpy()
     size = 2 + 0.6 * len(class_names)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = Figure(figsize=(size + 1, size))
+    ax = fig.subplots()
     shown = ax.imshow(counts, cmap="Blues")
     fig.colorbar(shown, ax=ax, fraction=0.046)
     ticks = np.arange(len(class_names))
@@ -151,8 +150,12 @@ def save(fig: Figure, path) -> None:
     try:
         replace_file(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
     finally:
-        plt.close(fig)
+        close(fig)
 
 
 def close(fig: Figure) -> None:
-    plt.close(fig)
+    """Let go of ``fig``; one made by pyplot (Lightning's learning-rate plot) is closed there too."""
+    if getattr(fig.canvas, "manager", None) is not None:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)

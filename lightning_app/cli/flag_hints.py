@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from lightning.pytorch import LightningDataModule, Trainer
 
 from lightning_app.cli.sections import CALLBACKS, CHECKPOINT_IO
+from lightning_app.cli.subcommands import program
 from modules import ClassificationModule
 
 TOP_LEVEL = ["--ckpt_path", "--config", "--seed_everything", "--print_config", "--help", "--model", "--data"]
@@ -79,5 +80,5 @@ def unknown_flag_hint(argv: Iterable[str], known: dict[str, list[str]], subcomma
         hint = f"unknown flag {flag}"
         if suggestion:
             hint += f": did you mean {suggestion}?"
-        return f"{hint} (see `python -m lightning_app {subcommand or 'fit'} --help`)"
+        return f"{hint} (see `{program()} {subcommand or 'fit'} --help`)"
     return None

@@ -28,7 +28,7 @@ from lightning_app.cli.argv import Flags, read_flags
 from lightning_app.cli.checkpoint_layer import CheckpointLayer
 from lightning_app.cli.sections import CALLBACKS, CHECKPOINT_IO
 from lightning_app.cli.shipped_configs import ShippedConfigFile
-from lightning_app.cli.subcommands import SUBCOMMANDS, TRAINER_SUBCOMMANDS
+from lightning_app.cli.subcommands import SUBCOMMANDS, TRAINER_SUBCOMMANDS, program
 from lightning_app.contracts import ClassificationData, ClassificationModel
 from lightning_app.runs import checkpoints, run_folders
 from lightning_app.runs.checkpoints import monitoring_checkpoint
@@ -77,7 +77,7 @@ class LessonCLI(LightningCLI):
                 datamodule_class=LightningDataModule,
                 subclass_mode_data=True,
                 seed_everything_default=42,
-                parser_kwargs={**no_exit, **{name: dict(no_exit) for name in TRAINER_SUBCOMMANDS}},
+                parser_kwargs={**no_exit, "prog": program(), **{name: dict(no_exit) for name in TRAINER_SUBCOMMANDS}},
                 args=args,
                 run=run,
             )

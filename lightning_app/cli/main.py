@@ -19,7 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning_app.cli import flag_hints, terminal
 from lightning_app.cli.argv import Flags, read_flags
 from lightning_app.cli.lesson_cli import DEFAULT_DATA, DEFAULT_MODEL, LessonCLI
-from lightning_app.cli.subcommands import SUBCOMMANDS, TRAINER_SUBCOMMANDS
+from lightning_app.cli.subcommands import SUBCOMMANDS, TRAINER_SUBCOMMANDS, program
 from lightning_app.engine.host_tuning import keep_large_allocations, skip_nvml_probe_without_driver
 from lightning_app.errors import USER_ERRORS, first_line
 from modules import ClassificationModule, ModelError
@@ -56,7 +56,7 @@ def one_line(exc: BaseException, subcommand: str | None = None) -> str:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         detail = next((line for line in lines[1:] if line.startswith(("- ", "Given value:"))), "")
         text = f"{text} {detail}".strip() if detail and len(text) < 80 else text
-        text += f" (see `python -m lightning_app {subcommand or '<subcommand>'} --help`)"
+        text += f" (see `{program()} {subcommand or '<subcommand>'} --help`)"
     return text[:400]
 
 
@@ -80,7 +80,7 @@ def peer_failure(exc: BaseException) -> str:
 def run_function(target: str, args: list[str], name: str) -> None:
     """A subcommand of a checkpoint alone (``export``, ``demo``): its flags are its function's signature."""
     module, _, function = target.partition(":")
-    prog = f"python -m lightning_app {name}"
+    prog = f"{program()} {name}"
     auto_cli(getattr(importlib.import_module(module), function), args=args, exit_on_error=False, prog=prog)
 
 

@@ -8,6 +8,8 @@ and no Trainer, whose flags come from its signature (jsonargparse's ``auto_cli``
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import NamedTuple
 
 
@@ -46,8 +48,14 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 TRAINER_SUBCOMMANDS = tuple(name for name, sub in SUBCOMMANDS.items() if sub.kind != "function")
 
 
-def usage(prog: str = "python -m lightning_app") -> str:
+def program() -> str:
+    """How the user started the app, for usage lines and hints: ``dlwp`` or ``python -m lightning_app``."""
+    return "dlwp" if Path(sys.argv[0]).name.startswith("dlwp") else "python -m lightning_app"
+
+
+def usage(prog: str | None = None) -> str:
     """The top-level help."""
+    prog = prog or program()
     lines = [
         f"usage: {prog} {{{','.join(SUBCOMMANDS)}}} [options]",
         "",

@@ -47,3 +47,36 @@ def test_a_function_subcommand_has_its_own_help(run_cli, capsys):
     with pytest.raises(SystemExit) as exit_info:
         run_cli("export", "--help")
     assert exit_info.value.code == 0 and "--ckpt_path" in capsys.readouterr().out
+
+
+DLWP = Path(sys.executable).parent / "dlwp"
+
+
+@pytest.mark.long  # three processes, two of which import Lightning
+@pytest.mark.skipif(not DLWP.exists(), reason="the dlwp script is installed by pip install -e .")
+def test_dlwp_and_python_m_are_one_program():
+    as_module = subprocess.run([sys.executable, "-m", "lightning_app", "--help"], capture_output=True, text=True)
+    as_script = subprocess.run([str(DLWP), "--help"], capture_output=True, text=True)
+    assert as_script.stdout == as_module.stdout.replace("python -m lightning_app", "dlwp")
+    assert as_script.stdout.startswith("usage: dlwp {fit,validate,test,predict,lr_find,interpret,export,demo}")
+    fit_help = subprocess.run([str(DLWP), "fit", "--help"], capture_output=True, text=True)
+    assert fit_help.returncode == 0 and fit_help.stdout.startswith("usage: dlwp [options] fit")
+    wrong = subprocess.run([str(DLWP), "fit", "--model.lrr", "1"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and wrong.stderr.strip().endswith("(see `dlwp fit --help`)")
+
+
+def test_the_top_level_help_imports_neither_torch_nor_lightning():
+    code = (
+        "import sys; sys.argv = ['dlwp', '--help']\n"
+        "from lightning_app.__main__ import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'torch', 'lightning'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "[]"
+
+
+def test_usage_lines_read_as_the_user_typed(run_cli, capsys):
+    with pytest.raises(SystemExit):
+        run_cli("fit", "--help")
+    assert capsys.readouterr().out.startswith("usage: python -m lightning_app [options] fit")
