@@ -8,9 +8,7 @@ checkpoint_layer.py), ``before_instantiate_classes``, ``after_instantiate_classe
 
 from __future__ import annotations
 
-import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -18,29 +16,27 @@ from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities import rank_zero_only
-from upath import UPath
 
 import datamodules  # noqa: F401 - loads the datamodules, so --data NAME finds them
 import modules  # noqa: F401 - loads the models, so --model NAME finds them
 from lightning_app.cli import terminal
 from lightning_app.cli.argv import Flags, read_flags
 from lightning_app.cli.checkpoint_layer import CheckpointLayer
+from lightning_app.cli.run_folder_choice import AUTO, RunFolder, choose_run_folder
 from lightning_app.cli.sections import CALLBACKS, CHECKPOINT_IO
 from lightning_app.cli.shipped_configs import ShippedConfigFile
 from lightning_app.cli.subcommands import SUBCOMMANDS, TRAINER_SUBCOMMANDS, program
+from lightning_app.cli.summary import summary
 from lightning_app.contracts import ClassificationData, ClassificationModel
-from lightning_app.runs import checkpoints, run_folders
+from lightning_app.runs import run_folders
 from lightning_app.runs.checkpoints import monitoring_checkpoint
-from lightning_app.runs.run_folders import RUNS, run_dir
-from lightning_app.runs.storage import location
+from lightning_app.runs.run_folders import RUNS
 from lightning_app.toolkit.app_trainer import AppTrainer
 from lightning_app.toolkit.lr_find import fit_command
 from modules import ClassificationModule, ModelError
 from modules.backbones import get_backbone
 from modules.weights import load_weights
 
-AUTO = "auto"
 DEFAULT_MODEL = "modules.MLP"
 DEFAULT_DATA = "datamodules.MNISTDataModule"
 
@@ -66,8 +62,7 @@ class LessonCLI(LightningCLI):
         self.args = args
         self.flags = flags if flags is not None else read_flags(sys.argv[1:] if args is None else args)
         self.layer: CheckpointLayer | None = None  # the checkpoint of --ckpt_path
-        self.claimed: UPath | None = None  # the run folder this process created
-        self.resumed_folder: UPath | None = None  # the run folder a `fit --ckpt_path` came from
+        self.run_folder = RunFolder()  # chosen before instantiation (cli/run_folder_choice.py)
         no_exit = {"exit_on_error": False}  # errors come back as exceptions: main() prints them in one line
         try:
             super().__init__(
@@ -82,8 +77,8 @@ class LessonCLI(LightningCLI):
                 run=run,
             )
         except BaseException:
-            if self.claimed is not None:  # a run that failed before its first checkpoint leaves no folder
-                run_folders.drop_if_unused(self.claimed)
+            if self.run_folder.claimed is not None:  # a run that failed before its first checkpoint leaves no folder
+                run_folders.drop_if_unused(self.run_folder.claimed)
             raise
 
     @staticmethod
@@ -168,15 +163,6 @@ class LessonCLI(LightningCLI):
             if f"{subcommand}.{key}" not in base:
                 base[f"{subcommand}.{key}"] = Namespace(class_path=default)
 
-    @staticmethod
-    def _tensorboard_args(section: Namespace) -> Namespace | None:
-        logger = section.trainer.get("logger")
-        if logger is None or isinstance(logger, (bool, list)):
-            return None
-        if not str(logger.get("class_path", "")).endswith("TensorBoardLogger"):
-            return None
-        return logger.init_args
-
     # ---- before and after instantiation --------------------------------------------------------------------
 
     def _section(self, config: Namespace) -> Namespace:
@@ -193,28 +179,8 @@ class LessonCLI(LightningCLI):
             init_args = section.model.get("init_args")
             if init_args is not None and init_args.get("weights") not in (None, "none"):
                 init_args.weights = "none"
-        self._choose_run_folder(section)
-
-    def _choose_run_folder(self, section: Namespace) -> None:
-        """A resumed fit goes on in its own folder; any other run claims a new ``version_N`` (see run_folders)."""
-        name = checkpoints.run_name(section.model.class_path, section.data.class_path)
-        logger = self._tensorboard_args(section)
-        if logger is not None and logger.name == AUTO:
-            logger.name = name
-        if self.subcommand == "fit" and self.layer is not None:
-            run = self.resumed_folder = checkpoints.run_folder_of(self.layer.path, self.layer.run.state)
-            if run is not None and logger is not None and logger.get("version") is None:
-                logger.save_dir, logger.name, logger.version = str(run.parent.parent), run.parent.name, run.name
-                return
-        if rank_zero_only.rank != 0:
-            return  # rank 0 alone claims; Lightning broadcasts its log_dir to the other ranks
-        if logger is not None and logger.get("version") is None:
-            self.claimed = run_folders.claim_version(location(logger.save_dir) / logger.name)
-            logger.version = self.claimed.name
-        elif logger is None and self.subcommand == "fit" and not section.trainer.get("logger"):
-            # without a logger, checkpoints go to default_root_dir/checkpoints: give this run its own
-            self.claimed = run_folders.claim_version(location(section.trainer.default_root_dir or ".") / name)
-            section.trainer.default_root_dir = str(self.claimed)
+        resumed_from = (self.layer.path, self.layer.run) if self.layer is not None else None
+        self.run_folder = choose_run_folder(section, self.subcommand, resumed_from)
 
     @staticmethod
     def _normalise_like_the_backbone(section: Namespace) -> None:
@@ -267,18 +233,8 @@ class LessonCLI(LightningCLI):
         plugins = list(plugins) if isinstance(plugins, list) else [plugins]
         if section.get("checkpoint_io") is not None:
             plugins.append(section["checkpoint_io"])
-        self.save_config_kwargs = {"overwrite": False, "config_filename": self._config_filename()}
+        self.save_config_kwargs = {"overwrite": False, "config_filename": self.run_folder.config_filename()}
         return super().instantiate_trainer(**{"callbacks": callbacks, "plugins": plugins or None, **kwargs})
-
-    def _config_filename(self) -> str:
-        """``config.yaml``; a resumed run keeps it and writes ``config.resume-K.yaml`` beside it."""
-        run = self.resumed_folder
-        if run is None or not (run / "config.yaml").exists():
-            return "config.yaml"
-        k = 1
-        while (run / f"config.resume-{k}.yaml").exists():
-            k += 1
-        return f"config.resume-{k}.yaml"
 
     # ---- after each subcommand -----------------------------------------------------------------------------
 
@@ -305,22 +261,5 @@ class LessonCLI(LightningCLI):
         self._summary()
 
     def _summary(self, best: str = "") -> None:
-        if self.trainer.global_rank != 0:
-            return
-        metrics = {k: float(v) for k, v in self.trainer.callback_metrics.items()}
-        lines = []
-        stage = "test" if "test/acc" in metrics else "val"
-        if f"{stage}/acc" in metrics:
-            lines.append(f"{stage}/acc: {metrics[f'{stage}/acc']:.4f}  ({stage}/loss {metrics[f'{stage}/loss']:.4f})")
-        ckpt = monitoring_checkpoint(self.trainer)
-        if best and ckpt is not None and ckpt.best_model_score is not None:
-            epoch = re.search(r"epoch=(\d+)", Path(best).name)
-            at = f" at epoch {epoch.group(1)}" if epoch else ""
-            lines.append(f"best {ckpt.monitor}: {float(ckpt.best_model_score):.4f}{at}")
-        if best:
-            lines.append(f"best checkpoint: {best}")
-        folder = run_dir(self.trainer)
-        if folder is not None:
-            lines.append(f"run folder: {folder}")
-            lines.append(f"TensorBoard: tensorboard --logdir {folder.parent} --host 127.0.0.1")
-        print("\n".join(lines), flush=True)
+        if self.trainer.global_rank == 0:
+            print(summary(self.trainer, best), flush=True)

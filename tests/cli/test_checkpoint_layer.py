@@ -4,6 +4,7 @@ from pathlib import Path
 
 import jsonargparse
 import pytest
+import torch
 
 from lightning_app.runs import checkpoints
 
@@ -22,10 +23,13 @@ def count_calls(monkeypatch, owner, name: str) -> list:
 
 def test_best_is_read_once_and_the_command_line_parsed_once(idx_root, run_cli, mnist_run, monkeypatch, capsys):
     reads = count_calls(monkeypatch, checkpoints, "safe_load")
+    loads = count_calls(monkeypatch, torch, "load")
     parses = count_calls(monkeypatch, jsonargparse.ArgumentParser, "parse_args")
     run_cli("test", "--ckpt_path", "best", "--data.data_dir", str(idx_root))
     assert "test/acc:" in capsys.readouterr().out
     assert len(reads) == 1  # the checkpoint layer's; Lightning's own restore for the test is the run itself
+    # and no other: LightningCLI's _parse_ckpt_path, made a no-op, would read it again (a renamed hook shows here)
+    assert len(loads) == 2
     top_level = [call for call in parses if getattr(call[0], "_subcommands_action", None) is not None]
     assert len(top_level) == 1  # (each top-level parse also parses its subcommand's parser)
 

@@ -1,0 +1,70 @@
+"""Which folder a run writes to, chosen from its config before anything is built.
+
+A resumed ``fit`` goes on in the folder its checkpoint was written in (a second config is written beside the
+first); any other run claims a new ``version_N`` (``runs/run_folders.py``), also without a logger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jsonargparse import Namespace
+from lightning.pytorch.utilities import rank_zero_only
+from upath import UPath
+
+from lightning_app.runs import checkpoints, run_folders
+from lightning_app.runs.saved_run import SavedRun
+from lightning_app.runs.storage import location
+
+AUTO = "auto"  # the logger's name until the run's classes are known: <Model>-<Data>
+
+
+@dataclass
+class RunFolder:
+    claimed: UPath | None = None  # the folder this process created (removed if the run fails before a checkpoint)
+    resumed: UPath | None = None  # the folder a `fit --ckpt_path` came from
+
+    def config_filename(self) -> str:
+        """``config.yaml``; a resumed run keeps it and writes ``config.resume-K.yaml`` beside it."""
+        run = self.resumed
+        if run is None or not (run / "config.yaml").exists():
+            return "config.yaml"
+        k = 1
+        while (run / f"config.resume-{k}.yaml").exists():
+            k += 1
+        return f"config.resume-{k}.yaml"
+
+
+def tensorboard_args(section: Namespace) -> Namespace | None:
+    """The TensorBoard logger's settings in a run's config, or None for another logger or none."""
+    logger = section.trainer.get("logger")
+    if logger is None or isinstance(logger, (bool, list)):
+        return None
+    if not str(logger.get("class_path", "")).endswith("TensorBoardLogger"):
+        return None
+    return logger.init_args
+
+
+def choose_run_folder(section: Namespace, subcommand: str, resumed_from: tuple[str, SavedRun] | None) -> RunFolder:
+    """Set the logger's name and version (or ``default_root_dir`` without a logger) in ``section``."""
+    chosen = RunFolder()
+    name = checkpoints.run_name(section.model.class_path, section.data.class_path)
+    logger = tensorboard_args(section)
+    if logger is not None and logger.name == AUTO:
+        logger.name = name
+    if subcommand == "fit" and resumed_from is not None:
+        path, run = resumed_from
+        folder = chosen.resumed = checkpoints.run_folder_of(path, run.state)
+        if folder is not None and logger is not None and logger.get("version") is None:
+            logger.save_dir, logger.name, logger.version = str(folder.parent.parent), folder.parent.name, folder.name
+            return chosen
+    if rank_zero_only.rank != 0:
+        return chosen  # rank 0 alone claims; Lightning broadcasts its log_dir to the other ranks
+    if logger is not None and logger.get("version") is None:
+        chosen.claimed = run_folders.claim_version(location(logger.save_dir) / logger.name)
+        logger.version = chosen.claimed.name
+    elif logger is None and subcommand == "fit" and not section.trainer.get("logger"):
+        # without a logger, checkpoints go to default_root_dir/checkpoints: give this run its own
+        chosen.claimed = run_folders.claim_version(location(section.trainer.default_root_dir or ".") / name)
+        section.trainer.default_root_dir = str(chosen.claimed)
+    return chosen
