@@ -73,16 +73,3 @@ def read_saved_run(path: str, model_base: type, data_base: type, named: tuple[st
 def data_settings_for(run: SavedRun) -> dict[str, Any]:
     """The checkpoint's data settings a new process may reuse (its split, image size, normalisation, ...)."""
     return {k: v for k, v in run.data_settings.items() if k not in ENVIRONMENT_KEYS}
-
-
-def model_flag_conflicts(explicit: dict[str, Any], run: SavedRun) -> list[str]:
-    """The ``--model.X`` settings given by the user (flags or configs) that differ from the checkpoint's."""
-    out = []
-    for key, value in explicit.items():
-        if key in LINKED_KEYS:
-            continue
-        if key not in run.model_settings:
-            out.append(f"--model.{key} {value!r} (not a setting of {run.model_class})")
-        elif run.model_settings[key] != value:
-            out.append(f"--model.{key} {value!r} (the checkpoint has {run.model_settings[key]!r})")
-    return out
