@@ -1,18 +1,26 @@
 """``python -m lightning_app SUBCOMMAND`` and ``dlwp SUBCOMMAND``: one entry point (the subcommands are in
-cli/subcommands.py). The top-level help is answered here, before torch and Lightning are imported."""
+cli/subcommands.py). The top-level help is answered here, before torch and Lightning are imported, and so is a
+help or ``--print_config`` already answered once (cli/help_cache.py)."""
 
 import sys
 
 
 def main() -> None:
-    if sys.argv[1:] in ([], ["-h"], ["--help"]):
+    argv = sys.argv[1:]
+    if argv in ([], ["-h"], ["--help"]):
         from lightning_app.cli.subcommands import usage
 
         print(usage(), end="")
-        sys.exit(0 if sys.argv[1:] else 2)
+        sys.exit(0 if argv else 2)
+    from lightning_app.cli import help_cache
+
+    if help_cache.cacheable(argv) and (text := help_cache.lookup(argv)) is not None:
+        sys.stdout.write(text)
+        return
     from lightning_app.cli.main import main as run
 
-    run()
+    with help_cache.recording(argv):
+        run()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,14 @@ import pytest
 from tests.helpers.data import CATS_DOGS, write_idx_dataset, write_photo_folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def help_cache_in_tmp(tmp_path_factory):
+    """Help texts the CLI caches (cli/help_cache.py) go to a temp folder, for this process and its children."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DLWP_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def idx_root(tmp_path_factory) -> Path:
     """A data folder holding tiny MNIST and FashionMNIST in torchvision's layout."""

@@ -72,7 +72,7 @@ class LessonCLI(LightningCLI):
                 datamodule_class=LightningDataModule,
                 subclass_mode_data=True,
                 seed_everything_default=42,
-                parser_kwargs={**no_exit, "prog": program(), **{name: dict(no_exit) for name in TRAINER_SUBCOMMANDS}},
+                parser_kwargs={**no_exit, "prog": program(), **{name: dict(no_exit) for name in self.subcommands()}},
                 args=args,
                 run=run,
             )
@@ -81,16 +81,23 @@ class LessonCLI(LightningCLI):
                 run_folders.drop_if_unused(self.run_folder.claimed)
             raise
 
-    @staticmethod
-    def subcommands() -> dict[str, set[str]]:
+    def subcommands(self: LessonCLI | None = None) -> dict[str, set[str]]:
         """The table's Lightning and trainer subcommands (cli/subcommands.py): each one's flags come from the
-        AppTrainer method of its name."""
+        AppTrainer method of its name.
+
+        Asked on the class (``LessonCLI.subcommands()``, as LightningCLI's static method is): the whole table.
+        Asked by a CLI being built for a subcommand it knows: that one alone, so the parser builds one subparser
+        and not six (half of ``fit --help``'s parser time); an unknown or missing one gets the whole table, whose
+        names the parser's error then lists.
+        """
         lightning = LightningCLI.subcommands()
-        return {
+        table = {
             name: lightning.get(name, {"model", "datamodule"})
             for name, sub in SUBCOMMANDS.items()
             if sub.kind in ("lightning", "trainer")
         }
+        chosen = getattr(self, "flags", Flags()).subcommand
+        return {chosen: table[chosen]} if chosen in table else table
 
     # ---- the parser ----------------------------------------------------------------------------------------
 
