@@ -83,7 +83,10 @@ def test_an_oversized_or_broken_entry_is_a_miss_and_a_read_only_cache_is_skipped
 def test_a_cached_help_is_printed_without_importing_torch(tmp_path):
     """The entry point reads the cache first: a seeded entry comes back, and the child never imported torch."""
     env = {"COLUMNS": "100", "PYTHONPATH": str(ROOT)}
-    seed = "import sys; sys.argv = ['dlwp']; from lightning_app.cli import help_cache; help_cache.store(['fit', '--help'], 'SEEDED usage\\n')"
+    seed = (
+        "import sys; sys.argv = ['dlwp']; from lightning_app.cli import help_cache; "
+        "help_cache.store(['fit', '--help'], 'SEEDED usage\\n')"
+    )
     run = [sys.executable, "-c", seed]
     subprocess.run(run, cwd=tmp_path, env={**os.environ, **env}, check=True)
     child = (
