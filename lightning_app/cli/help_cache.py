@@ -7,7 +7,8 @@ library alone. The key is everything the output can depend on: the command line 
 folder it runs in, the terminal's width, the environment's ``PL_``/``JSONARGPARSE_``/``DLWP_`` variables, the
 app's own files (size and time of change), the installed distributions (names and versions) and the interpreter.
 A command that names a file (a config of one's own, a checkpoint) or a class outside the app's packages is never
-cached: what it reads is not in the key. An entry is plain text, read only up to ``LIMIT`` bytes; anything unreadable is a miss.
+cached: what it reads is not in the key. An entry is plain text, read only up to ``LIMIT`` bytes; anything
+unreadable is a miss.
 
 ``DLWP_CACHE_DIR`` moves the cache (default ``$XDG_CACHE_HOME/dlwp`` or ``~/.cache/dlwp``); ``DLWP_HELP_CACHE=0``
 turns it off.
