@@ -44,6 +44,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "a web page on 127.0.0.1: draw a digit or drop a photo, watch the model answer (--ckpt_path best)",
         "lightning_app.toolkit.demo:serve",
     ),
+    "completion": Subcommand(
+        "function",
+        'a shell completion script for bash, zsh or tcsh: eval "$(dlwp completion bash)"',
+        "lightning_app.cli.completion:completion",
+    ),
 }
 TRAINER_SUBCOMMANDS = tuple(name for name, sub in SUBCOMMANDS.items() if sub.kind != "function")
 

@@ -58,7 +58,7 @@ def test_dlwp_and_python_m_are_one_program():
     as_module = subprocess.run([sys.executable, "-m", "lightning_app", "--help"], capture_output=True, text=True)
     as_script = subprocess.run([str(DLWP), "--help"], capture_output=True, text=True)
     assert as_script.stdout == as_module.stdout.replace("python -m lightning_app", "dlwp")
-    assert as_script.stdout.startswith("usage: dlwp {fit,validate,test,predict,lr_find,interpret,export,demo}")
+    assert as_script.stdout.startswith(f"usage: dlwp {{{','.join(SUBCOMMANDS)}}}")
     fit_help = subprocess.run([str(DLWP), "fit", "--help"], capture_output=True, text=True)
     assert fit_help.returncode == 0 and fit_help.stdout.startswith("usage: dlwp [options] fit")
     wrong = subprocess.run([str(DLWP), "fit", "--model.lrr", "1"], capture_output=True, text=True)
