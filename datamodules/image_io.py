@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -19,7 +20,22 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 MAX_PIXELS = 100_000_000
 """The default pixel limit: a 24-megapixel phone photo has 24 million; a 400 KB PNG of 20000x20000 would take 1.2 GB."""
 
-Image.MAX_IMAGE_PIXELS = None  # PIL's own guard (a warning at 89 MP, an error at 179 MP) gives way to max_pixels
+
+def _open(path: str | Path, hint: str) -> Image.Image:
+    """``Image.open`` under PIL's own guard, left as the process has it (``Image.MAX_IMAGE_PIXELS``: a warning
+    above it, an error above twice it). PIL has no per-call limit, so the app's ``max_pixels`` is checked after
+    this: PIL's warning is silenced here alone, as ``max_pixels`` decides below PIL's error, and PIL's error
+    becomes the app's one line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)  # reads the header only
+        except Image.DecompressionBombError as err:
+            limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+            raise DataError(
+                f"{path} has over {limit:,} pixels, more than PIL opens (its guard against decompression bombs): "
+                f"shrink it; or {hint}"
+            ) from err
 
 
 def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, hint: str = "remove or replace it") -> torch.Tensor:
@@ -31,7 +47,7 @@ def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, hint: str = "remove
     ``DataError`` naming the file and ending with ``hint``.
     """
     try:
-        with Image.open(path) as image:  # reads the header only
+        with _open(path, hint) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise DataError(

@@ -72,12 +72,27 @@ def test_a_decompression_bomb_is_refused_before_decoding(tmp_path):
     Image.new("1", (20000, 20000)).save(tmp_path / "bomb.png")  # about 50 KB on disk, 1.2 GB as RGB
     assert (tmp_path / "bomb.png").stat().st_size < 1_000_000
     start = time.perf_counter()
-    with pytest.raises(DataError, match=r"bomb.png has 20000x20000 pixels, over the limit of 100,000,000"):
-        read_rgb(tmp_path / "bomb.png")
+    with pytest.raises(DataError, match=r"bomb.png has over 178,956,970 pixels, more than PIL opens"):
+        read_rgb(tmp_path / "bomb.png")  # PIL's own guard, as the process has it (the app never changes it)
+
     assert time.perf_counter() - start < 1.0
     solid("RGB", (300, 200), (0, 0, 0)).save(tmp_path / "big.jpg")
     with pytest.raises(DataError, match="over the limit of 50,000: shrink it, or raise --data.max_pixels"):
         read_rgb(tmp_path / "big.jpg", max_pixels=50_000)
+
+
+def test_pils_guard_is_the_processs_own_and_the_apps_limit_decides_below_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # as a user's script may set it: a warning above, an error
+    solid("RGB", (40, 30), (0, 0, 0)).save(tmp_path / "warned.png")  # above twice
+    solid("RGB", (50, 50), (0, 0, 0)).save(tmp_path / "refused.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PIL's warning is not the app's: max_pixels decides
+        assert read_rgb(tmp_path / "warned.png").shape == (3, 30, 40)
+    with pytest.raises(DataError, match=r"warned.png has 40x30 pixels, over the limit of 1,100: shrink"):
+        read_rgb(tmp_path / "warned.png", max_pixels=1100)
+    with pytest.raises(DataError, match=r"refused.png has over 2,000 pixels, more than PIL opens"):
+        read_rgb(tmp_path / "refused.png", max_pixels=10**9)
+    assert Image.MAX_IMAGE_PIXELS == 1000
 
 
 def test_the_pixel_limit_is_a_datamodule_setting(photo_root):
