@@ -5,5 +5,8 @@ from datamodules.fashion_mnist import FashionMNISTDataModule
 from datamodules.idx import IdxDataModule
 from datamodules.image_folder import CatDogDataModule
 from datamodules.mnist import MNISTDataModule
+from datamodules.name_clash import warn_on_name_clash
+
+warn_on_name_clash()
 
 __all__ = ["CatDogDataModule", "DataError", "FashionMNISTDataModule", "IdxDataModule", "MNISTDataModule"]
