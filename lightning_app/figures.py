@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lightning_app.runs.storage import replace_file
 
@@ -113,35 +114,15 @@ def prediction_grid(
 
 
 def confusion_matrix_figure(matrix: torch.Tensor, class_names: Sequence[str]) -> Figure:
-    """Counts of true (rows) against predicted (columns) classes, with the numbers written in."""
-    counts = matrix.detach().cpu().numpy()
-    size = 2 + 0.6 * len(class_names)
-    fig = Figure(figsize=(size + 1, size))
+    """Counts of true (rows) against predicted (columns) classes, numbers written in: torchmetrics' plot of its
+    confusion matrix, drawn on a figure of the app's own (torchmetrics would make one through pyplot)."""
+    names = [str(name) for name in class_names]
+    size = 2 + 0.6 * len(names)
+    fig = Figure(figsize=(size + 1, size), layout="constrained")
     ax = fig.subplots()
-    shown = ax.imshow(counts, cmap="Blues")
-    fig.colorbar(shown, ax=ax, fraction=0.046)
-    ticks = np.arange(len(class_names))
-    ax.set_xticks(ticks)
-    ax.set_yticks(ticks)
-    ax.set_xticklabels(class_names, rotation=45, ha="right", fontsize=8)
-    ax.set_yticklabels(class_names, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    threshold = counts.max() / 2 if counts.size else 0
-    for i in range(counts.shape[0]):
-        for j in range(counts.shape[1]):
-            ax.text(
-                j,
-                i,
-                int(counts[i, j]),
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if counts[i, j] > threshold else "black",
-            )
-    accuracy = np.trace(counts) / max(1, counts.sum())
-    ax.set_title(f"Confusion matrix (accuracy {accuracy:.2%})")
-    fig.tight_layout()
+    MulticlassConfusionMatrix(num_classes=len(names)).plot(val=matrix.detach().cpu(), ax=ax, labels=names, cmap="Blues")
+    counts = matrix.detach().cpu()
+    ax.set_title(f"Confusion matrix (accuracy {float(counts.trace()) / max(1, int(counts.sum())):.2%})")
     return fig
 
 

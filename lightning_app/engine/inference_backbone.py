@@ -1,5 +1,6 @@
 """A faster copy of a frozen backbone for the one feature pass: BatchNorm folded into the convolutions before
-it, channels_last memory. The same function of the images (float32; differences at float rounding).
+it (torch's ``fuse_conv_bn_eval``; the pairs are found by running a sample), channels_last memory. The same
+function of the images (float32; differences at float rounding).
 
 BatchNorm makes its own pass over every activation map; folded into the convolution it costs nothing, and
 channels_last suits the CPU's convolutions (measured in docs/speed.md, "The engine's choices";
@@ -14,6 +15,7 @@ import math
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> int:
@@ -39,13 +41,9 @@ class SamePadConv2d(nn.Conv2d):
         return F.conv2d(out, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
-def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
-    """Make ``conv`` compute ``bn(conv(x))`` (eval mode): scale its weights per output channel, set its bias."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps) if bn.affine else 1 / torch.sqrt(bn.running_var + bn.eps)
-    shift = (bn.bias if bn.affine else 0) - bn.running_mean * scale
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    conv.weight = nn.Parameter(conv.weight * scale.view(-1, 1, 1, 1), requires_grad=False)
-    conv.bias = nn.Parameter(bias * scale + shift, requires_grad=False)
+def _replace(model: nn.Module, modules: dict[str, nn.Module], name: str, new: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(modules[parent] if parent else model, child, new)
 
 
 def _after_norm(bn: nn.BatchNorm2d) -> nn.Module:
@@ -93,9 +91,8 @@ def inference_copy(backbone: nn.Module, sample: torch.Tensor, rtol: float = 1e-3
     with torch.no_grad():
         for conv_name, norm_name in pairs:
             if convs.count(conv_name) == 1:  # a convolution feeding one norm layer only
-                _folded(modules[conv_name], modules[norm_name])
-                parent, _, child = norm_name.rpartition(".")
-                setattr(modules[parent] if parent else model, child, _after_norm(modules[norm_name]))
+                _replace(model, modules, conv_name, fuse_conv_bn_eval(modules[conv_name], modules[norm_name]))
+                _replace(model, modules, norm_name, _after_norm(modules[norm_name]))
         for module in model.modules():
             if type(module).__name__ == "Conv2dSame":  # timm's, as in the tf_ EfficientNets
                 module.__class__ = SamePadConv2d  # the same parameters, a cheaper forward

@@ -133,3 +133,18 @@ def test_prediction_pictures_are_drawn_by_the_clock_and_after_the_last_epoch(idx
     events = EventAccumulator(str(tmp_path / "logs" / "MLP-MNIST" / "version_0")).Reload()
     steps = [event.step for event in events.Images("val/predictions")]
     assert steps == [9, 36]  # after epoch 1, then after epoch 4: the run is shorter than the 10 s interval
+
+
+def test_the_confusion_matrix_figure_is_torchmetrics_plot_of_the_counts():
+    """figures.confusion_matrix_figure: every count written in its cell, the class names on both axes."""
+    from lightning_app import figures
+
+    counts = torch.tensor([[5, 1, 0], [2, 7, 1], [0, 3, 9]])
+    fig = figures.confusion_matrix_figure(counts, ["cat", "dog", "fox"])
+    ax = fig.axes[0]
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert cells == {(i, j): str(int(counts[i, j])) for i in range(3) for j in range(3)}  # row true, column predicted
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "fox"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cat", "dog", "fox"]
+    assert ax.get_title() == "Confusion matrix (accuracy 75.00%)"
+    assert fig.canvas.manager is None  # not a pyplot figure: nothing to close in the user's pyplot
