@@ -6,7 +6,17 @@ import sys
 
 
 def main() -> None:
-    argv = sys.argv[1:]
+    """Run the command, then leave without the interpreter's teardown (cli/quick_exit.py)."""
+    from lightning_app.cli.quick_exit import leave
+
+    try:
+        run_command(sys.argv[1:])
+    except SystemExit as stop:
+        leave(stop.code)
+    leave(0)
+
+
+def run_command(argv: list[str]) -> None:
     if argv in ([], ["-h"], ["--help"]):
         from lightning_app.cli.subcommands import usage
 

@@ -12,6 +12,7 @@ The script completes ``dlwp``: a shell completes a command's name, and ``python 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 from typing import Any, Literal
 
@@ -48,12 +49,17 @@ def subcommand_parser(name: str) -> ArgumentParser:
     return built[-1]  # the root's is first, the subcommand's last
 
 
-def script(shell: str) -> str:
+@functools.cache
+def root_parser() -> ArgumentParser:
     root = ArgumentParser(prog="dlwp", description="The 'Deep Learning with PyTorch' lesson.")
     subcommands = root.add_subcommands(required=True)
     for name, sub in SUBCOMMANDS.items():
         subcommands.add_subcommand(name, subcommand_parser(name), help=" ".join(sub.summary.split()))
-    return shtab.complete(root, shell)
+    return root
+
+
+def script(shell: str) -> str:
+    return shtab.complete(root_parser(), shell)
 
 
 def completion(shell: Literal["bash", "zsh", "tcsh"]) -> None:

@@ -68,8 +68,8 @@ def test_dlwp_and_python_m_are_one_program():
 def test_the_top_level_help_imports_neither_torch_nor_lightning():
     code = (
         "import sys; sys.argv = ['dlwp', '--help']\n"
-        "from lightning_app.__main__ import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "from lightning_app.__main__ import run_command\n"
+        "try:\n    run_command(['--help'])\nexcept SystemExit:\n    pass\n"
         "print(sorted({'torch', 'lightning'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

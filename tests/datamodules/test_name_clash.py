@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -25,23 +26,37 @@ def old_lightning_app(tmp_path):
     return site
 
 
-def _import_datamodules(*path, cwd) -> str:
-    code = "import datamodules"
+def _warn_in_a_child(*path, cwd) -> str:
+    """name_clash.py's warning in a child process with ``path`` as PYTHONPATH (the module alone: no torch)."""
+    code = f"import runpy; runpy.run_path({str(ROOT / 'datamodules' / 'name_clash.py')!r})['warn_on_name_clash']()"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, path))}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=cwd)
     assert done.returncode == 0, done.stderr
     return done.stderr
 
 
-@pytest.mark.parametrize("first", ["theirs", "ours"])
-def test_another_lightning_app_is_named_with_what_to_do(old_lightning_app, first, tmp_path):
-    path = (old_lightning_app, ROOT) if first == "theirs" else (ROOT, old_lightning_app)
-    lines = [line for line in _import_datamodules(*path, cwd=tmp_path).splitlines() if "lightning_app" in line]
+def test_a_shadowing_lightning_app_is_named_with_what_to_do(old_lightning_app, tmp_path):
+    """The other package first on the path, as from any folder but the repository's root: one line."""
+    lines = [line for line in _warn_in_a_child(old_lightning_app, ROOT, cwd=tmp_path).splitlines() if line]
     assert len(lines) == 1, lines
     assert "lightning-app 2.3.2 is installed and also provides a top-level `lightning_app`" in lines[0]
-    assert "`pip uninstall lightning-app`" in lines[0]
-    said = "runs it, not this app;" if first == "theirs" else "may run it, not this app, from another folder"
-    assert said in lines[0]
+    assert "`python -m lightning_app` runs it, not this app; `pip uninstall lightning-app`" in lines[0]
+
+
+def test_importing_datamodules_says_it(monkeypatch):
+    import datamodules
+    from datamodules import name_clash
+
+    monkeypatch.setattr(name_clash, "name_clash", lambda: "lightning-app 2.3.2 is installed")
+    with pytest.warns(name_clash.NameClashWarning, match="lightning-app 2.3.2 is installed"):
+        importlib.reload(datamodules)
+
+
+def test_one_installed_beside_but_not_shadowing_is_named_too(old_lightning_app, monkeypatch):
+    monkeypatch.syspath_append(str(old_lightning_app))  # after this project: ours is the one imported here
+    importlib.invalidate_caches()
+    line = name_clash()
+    assert line is not None and "may run it, not this app, from another folder" in line
 
 
 def test_this_environment_has_no_other_lightning_app():
