@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 from typing import Any, Literal
 
 import shtab
@@ -32,8 +31,7 @@ def subcommand_parser(name: str) -> ArgumentParser:
     """The parser of one subcommand, as ``dlwp NAME`` reads its flags."""
     sub = SUBCOMMANDS[name]
     if sub.kind == "function":
-        module, _, function = sub.target.partition(":")
-        return auto_parser(getattr(importlib.import_module(module), function), prog=f"{program()} {name}")
+        return auto_parser(sub.function(), prog=f"{program()} {name}")
     built: list[ArgumentParser] = []
 
     class ParsersOnly(LessonCLI):

@@ -6,7 +6,6 @@ Set ``DLWP_DEBUG=1`` to see the full traceback and the library chatter the CLI o
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import signal
 import sys
@@ -77,11 +76,10 @@ def peer_failure(exc: BaseException) -> str:
     )
 
 
-def run_function(target: str, args: list[str], name: str) -> None:
+def run_function(name: str, args: list[str]) -> None:
     """A subcommand of a checkpoint alone (``export``, ``demo``): its flags are its function's signature."""
-    module, _, function = target.partition(":")
     prog = f"{program()} {name}"
-    auto_cli(getattr(importlib.import_module(module), function), args=args, exit_on_error=False, prog=prog)
+    auto_cli(SUBCOMMANDS[name].function(), args=args, exit_on_error=False, prog=prog)
 
 
 def main() -> None:
@@ -97,7 +95,7 @@ def main() -> None:
         flags = read_flags(sys.argv[1:])
         subcommand = SUBCOMMANDS.get(flags.subcommand)
         if subcommand is not None and subcommand.kind == "function":
-            run_function(subcommand.target, sys.argv[sys.argv.index(flags.subcommand) + 1 :], flags.subcommand)
+            run_function(flags.subcommand, sys.argv[sys.argv.index(flags.subcommand) + 1 :])
             return
         check_class_names(flags)
         LessonCLI(flags=flags)

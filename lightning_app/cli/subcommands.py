@@ -18,6 +18,13 @@ class Subcommand(NamedTuple):
     summary: str  # the help line (continued lines start with a space)
     target: str = ""  # the import path of what runs it, for kind "function"
 
+    def function(self):
+        """The function a ``function`` subcommand runs, imported (its module may import torch)."""
+        import importlib
+
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "fit": Subcommand(
