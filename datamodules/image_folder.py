@@ -16,7 +16,7 @@ from torchvision.transforms import v2
 from datamodules.base import ClassificationDataModule
 from datamodules.device_batches import DeviceBatches
 from datamodules.errors import DataError
-from datamodules.image_io import MAX_PIXELS, ImageFileDataset, list_image_files, reader
+from datamodules.image_io import MAX_ASPECT, MAX_PIXELS, ImageFileDataset, list_image_files, reader
 from datamodules.tensor_dataset import TensorBatchDataset
 
 # the statistics torchvision's ImageNet weights were trained with (their preset transform says them)
@@ -30,9 +30,11 @@ def train_transform(size: int = 224) -> v2.Compose:
 
 
 def eval_transform(size: int = 224) -> v2.Compose:
-    """The lesson's evaluation transform: Resize(255), CenterCrop(224) (scaled alike for other sizes)."""
+    """The lesson's evaluation transform: Resize(255), CenterCrop(224) (scaled alike for other sizes). The long
+    side is capped at ``MAX_ASPECT`` times the short one, the most the reader lets through, so what an image
+    becomes is bounded whatever it is (a tensor given to the Predictor is not read)."""
     resize = round(size * 255 / 224)
-    return v2.Compose([v2.Resize(resize, antialias=True), v2.CenterCrop(size)])
+    return v2.Compose([v2.Resize(resize, max_size=MAX_ASPECT * resize + 1, antialias=True), v2.CenterCrop(size)])
 
 
 def class_folders(root: Path) -> list[Path]:

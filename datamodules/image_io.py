@@ -19,6 +19,9 @@ from datamodules.errors import DataError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_PIXELS = 100_000_000
 """The default pixel limit: a 24-megapixel phone photo has 24 million; a 400 KB PNG of 20000x20000 would take 1.2 GB."""
+MAX_ASPECT = 20
+"""The longest side over the shortest that is read: a phone panorama is about 4:1. Past it, scaling the short side
+to the network's size makes the long one huge (a 102-byte 1x20000 PNG would become 255x5,100,000 pixels)."""
 
 
 def _open(path: str | Path, hint: str) -> Image.Image:
@@ -48,18 +51,28 @@ def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, hint: str = "remove
     """
     try:
         with _open(path, hint) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise DataError(
-                    f"{path} has {width}x{height} pixels, over the limit of {max_pixels:,}: shrink it, "
-                    f"or raise --data.max_pixels if you trust it; or {hint}"
-                )
+            check_size(path, *image.size, max_pixels, hint)
             return _to_rgb(image)
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - malformed files make PIL raise many kinds (struct.error, KeyError, ...)
         reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise DataError(f"{path} is not a readable image ({reason}): {hint}") from err
+
+
+def check_size(name: object, width: int, height: int, max_pixels: int = MAX_PIXELS, hint: str = "") -> None:
+    """Refuse, before decoding, an image too large (``max_pixels``) or too thin (``MAX_ASPECT``) to transform in
+    bounded memory: what it becomes after the resize is then at most ``MAX_ASPECT`` times the network's input."""
+    hint = f"; or {hint}" if hint else ""
+    if width * height > max_pixels:
+        raise DataError(
+            f"{name} has {width}x{height} pixels, over the limit of {max_pixels:,}: shrink it, "
+            f"or raise --data.max_pixels if you trust it{hint}"
+        )
+    if min(width, height) < 1 or max(width, height) > MAX_ASPECT * min(width, height):
+        raise DataError(
+            f"{name} is {width}x{height} pixels, longer than {MAX_ASPECT} times its width or height: crop it{hint}"
+        )
 
 
 def _to_rgb(image: Image.Image) -> torch.Tensor:

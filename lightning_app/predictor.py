@@ -16,6 +16,7 @@ from lightning.pytorch import LightningDataModule
 from upath import UPath
 
 import datamodules  # noqa: F401 - loads the app's datamodules, the only data classes a checkpoint may name
+from datamodules.image_io import check_size
 from lightning_app.runs import checkpoints
 from lightning_app.runs.saved_run import data_settings_for, loaded_class, read_saved_run
 from modules import ClassificationModule
@@ -82,6 +83,7 @@ class Predictor:
         for image in images:
             if isinstance(image, torch.Tensor):
                 pixels = image
+                check_size("the image tensor", pixels.shape[-1], pixels.shape[-2], self.datamodule.max_pixels)
             else:
                 pixels = self.read(image if hasattr(image, "read") else Path(image))
             batch.append(self.transform(pixels))

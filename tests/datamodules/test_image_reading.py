@@ -144,3 +144,27 @@ def test_a_class_only_in_test_is_refused_and_a_tiny_class_is_warned_about(tmp_pa
 def test_a_useless_image_size_is_one_line(photo_root, size):
     with pytest.raises(DataError, match=f"image_size must be at least 8 pixels, got {size}"):
         photo_module(photo_root, image_size=size)
+
+
+def test_a_thin_strip_is_refused_before_it_is_resized(tmp_path, photo_root):
+    Image.new("L", (20000, 1)).save(tmp_path / "strip.png")  # about 100 bytes; Resize(255) alone made it 1.3 GB
+    start = time.perf_counter()
+    with pytest.raises(DataError, match=r"strip.png is 20000x1 pixels, longer than 20 times its width or height: crop"):
+        read_rgb(tmp_path / "strip.png")
+    assert time.perf_counter() - start < 1.0
+    Image.new("RGB", (5, 100)).save(photo_root / "cat" / "tall_strip.png")  # 20:1 is read
+    assert read_rgb(photo_root / "cat" / "tall_strip.png").shape == (3, 100, 5)
+    Image.new("RGB", (5, 101)).save(photo_root / "dog" / "too_tall.png")
+    with pytest.warns(UserWarning, match=r"left out 1 unreadable image\(s\): .*too_tall.png"):
+        dm = photo_module(photo_root, skip_bad_files=True)
+        dm.setup("fit")
+
+
+def test_what_the_evaluation_transform_makes_is_bounded_whatever_it_is_given():
+    from datamodules.image_folder import eval_transform
+
+    transform = eval_transform(224)
+    resize = transform.transforms[0]
+    assert resize(torch.zeros(3, 2, 2000, dtype=torch.uint8)).shape == (3, 5, 5101)  # the long side capped
+    assert transform(torch.zeros(3, 12, 240, dtype=torch.uint8)).shape == (3, 224, 224)  # 20:1 as the lesson's
+    assert resize(torch.zeros(3, 12, 240, dtype=torch.uint8)).shape == (3, 255, 5100)
