@@ -5,20 +5,22 @@ The page (``demo_page.html``) sends the drawing or the file to ``POST /predict``
 :class:`~lightning_app.predictor.Predictor`, the same reader, transform, normalisation and model as ``predict``,
 and answers with the class probabilities and the input as the model sees it.
 
-Served by the standard library's ``ThreadingHTTPServer``, not Gradio: importing Gradio alone took longer than the
-start-up goal (docs/guide.md, "See it work"), and the page needs two routes and one JSON answer. The server binds
-127.0.0.1 unless ``--public true``, reads the checkpoint with ``weights_only=True`` and fetches nothing: the page
-has no external scripts or fonts. Its flags come from ``serve``'s signature."""
+Served by the standard library's ``ThreadingHTTPServer`` with the limits of a server a browser reaches
+(``demo_server.py``), not Gradio: importing Gradio alone took longer than the start-up goal (docs/guide.md, "See it
+work"), and the page needs two routes and one JSON answer. The server binds 127.0.0.1 unless ``--public true``,
+answers only requests addressed to it and POSTs from its own page, reads the checkpoint with ``weights_only=True``
+and fetches nothing: the page has no external scripts or fonts. Its flags come from ``serve``'s signature."""
 
 from __future__ import annotations
 
 import base64
+import errno
 import io
 import json
+import socket
 import sys
 import time
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
 
@@ -28,9 +30,8 @@ from PIL import Image
 from datamodules import DataError
 from lightning_app.errors import DemoError, first_line
 from lightning_app.predictor import Predictor
+from lightning_app.toolkit.demo_server import LOCAL_HOSTS, Gate, GuardedHandler, GuardedServer, Refused
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-MAX_UPLOAD = 20_000_000  # bytes; the datamodule's max_pixels then limits the decoded size
 DRAIN_LIMIT = 200_000_000  # bytes of a refused upload read and dropped before answering; past this, just close
 
 
@@ -74,36 +75,28 @@ def data_url(image: torch.Tensor) -> str:
 def page_info(predictor: Predictor) -> dict:
     return {
         "model": type(predictor.model).__name__,
-        "checkpoint": Path(predictor.checkpoint).name,
+        "checkpoint": Path(predictor.checkpoint).name if predictor.checkpoint else "(in memory)",
         "classes": predictor.class_names,
         "kind": "digit" if predictor.channels == 1 else "photo",
         "size": list(predictor.input_size),
     }
 
 
-def handler_for(predictor: Predictor, info: dict) -> type[BaseHTTPRequestHandler]:
-    """Each request in its own thread (ThreadingHTTPServer): a model in eval mode under inference_mode holds no
-    state between calls, so predictions may overlap."""
+def handler_for(predictor: Predictor, info: dict, gate: Gate) -> type[GuardedHandler]:
+    """Each request in its own thread: a model in eval mode under inference_mode holds no state between calls,
+    so predictions may overlap, as many at once as ``gate`` lets run."""
     page = files("lightning_app.toolkit").joinpath("demo_page.html").read_bytes()
 
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "dlwp-demo"
-
-        def log_message(self, format: str, *args) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
-            pass  # quiet terminal: one line per request would bury the start-up message
-
-        def send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(GuardedHandler):
         def send_json(self, status: int, value: dict) -> None:
-            self.send(status, json.dumps(value).encode(), "application/json")
+            self.send(status, json.dumps(value, allow_nan=False).encode(), "application/json")
 
         def do_GET(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's name
+            try:
+                self.check_host()
+            except Refused as refused:
+                self.send_json(refused.status, {"error": str(refused)})
+                return
             if self.path in ("/", "/index.html"):
                 self.send(HTTPStatus.OK, page, "text/html; charset=utf-8")
             elif self.path == "/info":
@@ -112,22 +105,23 @@ def handler_for(predictor: Predictor, info: dict) -> type[BaseHTTPRequestHandler
                 self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no page {self.path[:100]}"})
 
         def do_POST(self) -> None:  # noqa: N802
-            if self.path != "/predict":
-                self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no page {self.path[:100]}"})
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_UPLOAD:
-                drain(self.rfile, min(length, DRAIN_LIMIT))  # a client still sending would miss the answer
-                self.send_json(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    {"error": f"the file has {length:,} bytes, over the limit of {MAX_UPLOAD:,}: choose a smaller one"},
-                )
-                self.close_connection = True
-                return
             try:
-                self.send_json(HTTPStatus.OK, answer(predictor, self.rfile.read(length)))
+                length = self.body_length()
+                self.check_host()
+                self.check_origin()
+                if self.path != "/predict":
+                    raise Refused(HTTPStatus.NOT_FOUND, f"no page {self.path[:100]}")
+                with gate.admit(length):
+                    data = self.read_body(length)
+                    with gate.run():
+                        self.send_json(HTTPStatus.OK, answer(predictor, data))
+            except Refused as refused:
+                drain(self.rfile, self.unread)
+                self.send_json(refused.status, {"error": str(refused)})
             except DataError as err:
                 self.send_json(HTTPStatus.BAD_REQUEST, {"error": first_line(err, 300)})
+            except OSError:
+                raise  # the client went away: the server drops the connection
             except Exception as err:  # noqa: BLE001 - the page shows it and the server keeps serving
                 self.send_json(
                     HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"could not predict: {first_line(err, 300)}"}
@@ -137,12 +131,37 @@ def handler_for(predictor: Predictor, info: dict) -> type[BaseHTTPRequestHandler
 
 
 def drain(stream, length: int, chunk: int = 1 << 20) -> None:
-    """Read and drop ``length`` bytes of a request body."""
+    """Read and drop up to ``DRAIN_LIMIT`` bytes of a refused request's body."""
+    length = min(length, DRAIN_LIMIT)
     while length > 0:
-        data = stream.read(min(chunk, length))
+        try:
+            data = stream.read(min(chunk, length))
+        except OSError:
+            return
         if not data:
             return
         length -= len(data)
+
+
+def check_address(host: str, port: int, public: bool) -> None:
+    """A ``DemoError`` for an address the demo must not or cannot serve, before the model loads."""
+    if host not in LOCAL_HOSTS and not public:
+        raise DemoError(f"--host {host} would serve the model to the network: pass --public true to do that on purpose")
+    if not 0 <= port <= 65535:
+        raise DemoError(f"--port {port} is not a port: pass one from 1 to 65535, or 0 for any free one")
+
+
+def make_server(predictor: Predictor, host: str = "127.0.0.1", port: int = 0, public: bool = False) -> GuardedServer:
+    """The demo's server for ``predictor``, bound and not yet serving; a bad address is a ``DemoError``."""
+    check_address(host, port, public)
+    handler = handler_for(predictor, page_info(predictor), Gate())
+    try:
+        return GuardedServer(host, port, handler, public)
+    except socket.gaierror as err:
+        raise DemoError(f"--host {host} is not an address of this machine ({err.strerror}): pass e.g. 127.0.0.1")
+    except OSError as err:
+        hint = "pass another --port, or 0 for any free one" if err.errno == errno.EADDRINUSE else "pass another --host"
+        raise DemoError(f"cannot serve on {host} port {port} ({err.strerror}): {hint}") from None
 
 
 def serve(
@@ -161,19 +180,15 @@ def serve(
         public: serve on a non-local address on purpose (anyone who can reach it can use the model).
         save_dir: where ``best``/``last`` are looked for.
     """
-    if host not in LOCAL_HOSTS and not public:
-        raise DemoError(f"--host {host} would serve the model to the network: pass --public true to do that on purpose")
+    check_address(host, port, public)
     predictor = Predictor.load(ckpt_path, save_dir)
     start = time.perf_counter()
-    info = page_info(predictor)
-    server = ThreadingHTTPServer((host, port), handler_for(predictor, info))
-    server.daemon_threads = True
-    bound_host, bound_port = server.server_address[:2]
-    url = f"http://{'127.0.0.1' if bound_host in ('127.0.0.1', '0.0.0.0') else bound_host}:{bound_port}/"
+    server = make_server(predictor, host, port, public)
+    url = server.url
     if public:
         print(f"warning: serving on {host}: anyone who can reach this machine can use the model", file=sys.stderr)
     print(
-        f"demo: {info['model']} from {predictor.checkpoint}\nserving {url} "
+        f"demo: {type(predictor.model).__name__} from {predictor.checkpoint}\nserving {url} "
         f"(ready {time.perf_counter() - start:.2f} s after the model loaded; Ctrl-C stops)",
         flush=True,
     )
