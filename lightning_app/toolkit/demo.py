@@ -158,7 +158,7 @@ def make_server(predictor: Predictor, host: str = "127.0.0.1", port: int = 0, pu
     try:
         return GuardedServer(host, port, handler, public)
     except socket.gaierror as err:
-        raise DemoError(f"--host {host} is not an address of this machine ({err.strerror}): pass e.g. 127.0.0.1")
+        raise DemoError(f"--host {host} is not an address here ({err.strerror}): pass e.g. 127.0.0.1") from None
     except OSError as err:
         hint = "pass another --port, or 0 for any free one" if err.errno == errno.EADDRINUSE else "pass another --host"
         raise DemoError(f"cannot serve on {host} port {port} ({err.strerror}): {hint}") from None
