@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from collections.abc import Callable, Sequence
@@ -35,6 +36,15 @@ def eval_transform(size: int = 224) -> v2.Compose:
     becomes is bounded whatever it is (a tensor given to the Predictor is not read)."""
     resize = round(size * 255 / 224)
     return v2.Compose([v2.Resize(resize, max_size=MAX_ASPECT * resize + 1, antialias=True), v2.CenterCrop(size)])
+
+
+def content_digest(path: Path, chunk: int = 1 << 20) -> str:
+    """A SHA-256 of the file's bytes, read in chunks (a photo is never trusted to be small)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def class_folders(root: Path) -> list[Path]:
@@ -216,7 +226,7 @@ class CatDogDataModule(ClassificationDataModule):
     def feature_inputs(self, split: str, views: int = 1) -> tuple[ImageFileDataset, torch.Tensor, str]:
         """What a feature pass over ``split`` (train, val or test) reads: the images (uint8, normalised later by
         :meth:`normalize`), their labels repeated ``views`` times, and a description of both for a cache key:
-        each file's path, size and modification time, the labels, the transform and the normalisation.
+        each file's path and a digest of its bytes (a size and a date can be put back), the labels, the transform and the normalisation.
 
         ``views`` = 1 takes the evaluation transform (training included, no augmentation); ``views`` = K > 1
         takes K augmented views of each training image, drawn anew on each pass.
@@ -227,13 +237,9 @@ class CatDogDataModule(ClassificationDataModule):
         augmented = split == "train" and views > 1
         transform = train_transform(self.image_size) if augmented else eval_transform(self.image_size)
         dataset = ImageFileDataset(images.files, images.labels.tolist(), transform, self.read)
-        files = []
-        for path in images.files:
-            stat = path.stat()
-            files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
         identity = json.dumps(
             {
-                "files": files,
+                "files": [[str(path.resolve()), content_digest(path)] for path in images.files],
                 "labels": images.labels.tolist(),
                 "transform": repr(transform),
                 "mean": self.mean.flatten().tolist(),

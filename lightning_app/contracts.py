@@ -72,6 +72,7 @@ class FeatureExtractor(Protocol):
 
     backbone: torch.nn.Module
     backbone_frozen: bool
+    feature_width: int  # F, what a cached feature table must be as wide as
 
 
 @runtime_checkable

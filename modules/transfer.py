@@ -67,6 +67,11 @@ class TransferModel(ClassificationModule):
         )
 
     @property
+    def feature_width(self) -> int:
+        """The width of the backbone's features, which the head takes."""
+        return self.head[0].in_features
+
+    @property
     def backbone_frozen(self) -> bool:
         return not any(p.requires_grad for p in self.backbone.parameters())
 

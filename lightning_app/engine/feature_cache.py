@@ -43,7 +43,7 @@ class FeatureCache(Callback):
     K times the pass, and epoch ``e`` uses view ``e % K``.
 
     With ``on_disk`` the features are also kept in ``<default_root_dir>/feature_cache/``, one file per split,
-    named by a digest of the photos (each file's path, size and modification time), the labels, the transform
+    named by a digest of the photos (each file's path and bytes), the labels, the transform
     and normalisation, and the backbone's weights: a second run on the same photos and backbone reads them in
     a moment. A file whose digest, shape or labels do not match, or that does not load, is rebuilt with a
     warning, never trusted; nothing else is kept, and deleting the folder is always safe.
@@ -90,7 +90,7 @@ class FeatureCache(Callback):
                 features = self._memory.get(key)
                 source = "memory"
                 if features is None:
-                    features, source = self._read(trainer, key, labels), "disk"
+                    features, source = self._read(trainer, key, labels, pl_module.feature_width), "disk"
                 if features is None:
                     extractor = extractor or self._extractor(pl_module, datamodule, images, device)
                     features = self._pass(trainer, split, images, extractor, datamodule, views)
@@ -168,7 +168,7 @@ class FeatureCache(Callback):
             return None
         return location(trainer.default_root_dir or "logs") / "feature_cache" / f"{key[:32]}.pt"
 
-    def _read(self, trainer: Trainer, key: str, labels: torch.Tensor) -> torch.Tensor | None:
+    def _read(self, trainer: Trainer, key: str, labels: torch.Tensor, width: int) -> torch.Tensor | None:
         path = self._path(trainer, key)
         if path is None or not path.is_file():
             return None
@@ -177,8 +177,12 @@ class FeatureCache(Callback):
             features = saved["features"]
             if saved["key"] != key or len(features) != len(labels) or not torch.equal(saved["labels"], labels):
                 raise ValueError("it was made for other photos")
-            if features.ndim != 2 or not torch.isfinite(features).all():
-                raise ValueError("its features are not a finite (N, F) table")
+            if not isinstance(features, torch.Tensor) or features.dtype != torch.float32 or features.ndim != 2:
+                raise ValueError("it does not hold a float32 (N, F) table")
+            if features.shape[1] != width:
+                raise ValueError(f"its features are {features.shape[1]} wide, the backbone's {width}")
+            if not torch.isfinite(features).all():
+                raise ValueError("its features are not all finite")
         except Exception as err:  # noqa: BLE001 - any unreadable or mismatched file is rebuilt
             warnings.warn(f"rebuilding the feature cache {path}: {first_line(err, 100)}", stacklevel=2)
             return None

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from lightning_app.engine.feature_cache import FeatureCache
 from lightning_app.engine.inference_backbone import inference_copy
@@ -93,16 +94,23 @@ def test_a_second_fit_reads_the_features_from_disk(photo_root, monkeypatch):
 
 @pytest.mark.long
 def test_other_photos_or_weights_make_new_features(photo_root):
+    photo = photo_root / "cat" / "uncompressed.bmp"
+    Image.new("RGB", (48, 40), (200, 30, 30)).save(photo)
     fit_cached(photo_root)
-    photo = sorted((photo_root / "cat").iterdir())[0]
-    os.utime(photo, ns=(photo.stat().st_atime_ns, photo.stat().st_mtime_ns + 10**9))  # an edited photo
+    assert len(list(Path("feature_cache").glob("*.pt"))) == 3
+    stat = photo.stat()
+    Image.new("RGB", (48, 40), (30, 30, 200)).save(photo)  # another picture, the same size in bytes
+    os.utime(photo, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and its date put back: its bytes still tell
+    assert photo.stat().st_size == stat.st_size and photo.stat().st_mtime_ns == stat.st_mtime_ns
     fit_cached(photo_root)
     assert len(list(Path("feature_cache").glob("*.pt"))) == 4  # its split was computed again
     fit_cached(photo_root, seed=1)  # another backbone's weights
     assert len(list(Path("feature_cache").glob("*.pt"))) == 7
 
 
-@pytest.mark.parametrize("damage", ["garbage", pytest.param("other labels", marks=pytest.mark.long)])
+@pytest.mark.parametrize(
+    "damage", ["garbage", "other width", "half precision", pytest.param("other labels", marks=pytest.mark.long)]
+)
 def test_a_damaged_cache_file_is_rebuilt_with_a_warning(photo_root, damage):
     _, first = fit_cached(photo_root)
     for path in Path("feature_cache").glob("*.pt"):
@@ -110,9 +118,15 @@ def test_a_damaged_cache_file_is_rebuilt_with_a_warning(photo_root, damage):
             path.write_bytes(b"not a torch file")
         else:
             saved = torch.load(path, weights_only=True)
-            saved["labels"] = 1 - saved["labels"]
+            if damage == "other labels":
+                saved["labels"] = 1 - saved["labels"]
+            elif damage == "other width":  # the right key, another backbone's width: once a 96-line traceback
+                saved["features"] = saved["features"][:, :100].clone()
+            else:
+                saved["features"] = saved["features"].half()
             torch.save(saved, path)
-    with pytest.warns(UserWarning, match="rebuilding the feature cache"):
+    reason = {"other width": "are 100 wide, the backbone's 512", "half precision": "float32"}.get(damage, "")
+    with pytest.warns(UserWarning, match=f"rebuilding the feature cache .*{reason}"):
         _, second = fit_cached(photo_root)
     assert torch.allclose(first.train_set.images, second.train_set.images, atol=1e-5)
     assert torch.equal(second.train_set.labels, first.train_set.labels)
