@@ -226,7 +226,8 @@ class CatDogDataModule(ClassificationDataModule):
     def feature_inputs(self, split: str, views: int = 1) -> tuple[ImageFileDataset, torch.Tensor, str]:
         """What a feature pass over ``split`` (train, val or test) reads: the images (uint8, normalised later by
         :meth:`normalize`), their labels repeated ``views`` times, and a description of both for a cache key:
-        each file's path and a digest of its bytes (a size and a date can be put back), the labels, the transform and the normalisation.
+        each file's path and a digest of its bytes (a size and a date can be put back), the labels, the transform
+        and the normalisation.
 
         ``views`` = 1 takes the evaluation transform (training included, no augmentation); ``views`` = K > 1
         takes K augmented views of each training image, drawn anew on each pass.
