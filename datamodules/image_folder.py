@@ -129,8 +129,14 @@ class CatDogDataModule(ClassificationDataModule):
         )
         if not 0 <= test_split < 1 or val_split + test_split >= 1:
             raise DataError(f"test_split must be in [0, 1) with val_split + test_split < 1, got {test_split}")
-        if image_size < 8:
-            raise DataError(f"image_size must be at least 8 pixels, got {image_size}: pass e.g. --data.image_size 224")
+        if not 8 <= image_size <= 4096:
+            raise DataError(f"image_size must be 8 to 4096 pixels, got {image_size}: pass e.g. --data.image_size 224")
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if values.numel() != 3 or not torch.isfinite(values).all() or (name == "std" and (values <= 0).any()):
+                raise DataError(
+                    f"{name} must be 3 finite numbers (red, green, blue){', above 0' if name == 'std' else ''}, "
+                    f"got {values.flatten().tolist()}: pass e.g. --data.{name} [0.5,0.5,0.5]"
+                )
         hint = "remove it or pass --data.skip_bad_files true" if not skip_bad_files else "remove it"
         self.read = reader(max_pixels=max_pixels, hint=hint)
         self.save_hyperparameters()

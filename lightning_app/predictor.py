@@ -17,6 +17,7 @@ from upath import UPath
 
 import datamodules  # noqa: F401 - loads the app's datamodules, the only data classes a checkpoint may name
 from datamodules.image_io import check_size
+from lightning_app.errors import first_line
 from lightning_app.runs import checkpoints
 from lightning_app.runs.saved_run import data_settings_for, loaded_class, read_saved_run
 from modules import ClassificationModule
@@ -58,7 +59,13 @@ class Predictor:
         if settings.get("weights") not in (None, "none"):
             settings["weights"] = "none"  # the checkpoint holds the backbone's weights: fetch none
         model = loaded_class(run.model_class, ClassificationModule)(**settings)
-        model.load_state_dict(run.state["state_dict"])
+        try:
+            model.load_state_dict(run.state["state_dict"])
+        except RuntimeError as err:  # the weights' shapes or names are not the settings' network
+            raise checkpoints.CheckpointError(
+                f"{path} holds weights that do not fit its own settings ({first_line(err, 150)}): pass a checkpoint "
+                "written by this app's fit"
+            ) from None
         datamodule = loaded_class(run.data_class, LightningDataModule)(**data_settings_for(run))
         predictor = cls(model, datamodule, device)
         predictor.checkpoint, predictor.run_folder = path, checkpoints.run_folder_of(path, run.state)

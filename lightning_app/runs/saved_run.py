@@ -16,6 +16,7 @@ from typing import Any
 
 from lightning_app.errors import CheckpointError
 from lightning_app.runs.checkpoints import load_checkpoint
+from lightning_app.runs.saved_settings import check_settings
 
 ENVIRONMENT_KEYS = frozenset({"data_dir", "num_workers", "predict_path", "download", "max_pixels", "skip_bad_files"})
 LINKED_KEYS = frozenset({"num_classes", "class_names"})  # set from the datamodule, not by the user
@@ -53,20 +54,29 @@ def read_saved_run(path: str, model_base: type, data_base: type, named: tuple[st
     state = load_checkpoint(path)
     if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
         raise CheckpointError(f"{path} holds no model weights: pass a .ckpt written by `fit`")
-    model = dict(state.get("hyper_parameters") or {})
-    data = dict(state.get("datamodule_hyper_parameters") or {})
+    model, data = state.get("hyper_parameters") or {}, state.get("datamodule_hyper_parameters") or {}
+    if not isinstance(model, dict) or not isinstance(data, dict):
+        raise CheckpointError(f"{path} holds settings that are not a table: pass a .ckpt written by `fit`")
+    model, data = dict(model), dict(data)
     for settings in (model, data):
         settings.pop("_instantiator", None)
     model_class = model.pop("_class_path", None)
     data_class = data.pop("_class_path", None)
     if model_class is None:
         raise CheckpointError(f"{path} does not say which model made it: pass a .ckpt written by this app's `fit`")
-    for flag, class_path, base in (("--model", model_class, model_base), ("--data", data_class, data_base)):
-        if class_path is not None and loaded_class(class_path, base, class_path in named) is None:
+    for flag, class_path, base, settings in (
+        ("--model", model_class, model_base, model),
+        ("--data", data_class, data_base, data),
+    ):
+        if class_path is None:
+            continue
+        cls = loaded_class(class_path, base, class_path in named)
+        if cls is None:
             raise CheckpointError(
                 f"{path} names the class {str(class_path)[:120]!r}, which this app has not loaded: if you trust it, "
                 f"pass {flag} {str(class_path)[:120]} yourself"
             )
+        check_settings(path, flag[2:], cls, settings)
     return SavedRun(path, state, model_class, model, data_class, data)
 
 

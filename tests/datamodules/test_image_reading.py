@@ -140,10 +140,26 @@ def test_a_class_only_in_test_is_refused_and_a_tiny_class_is_warned_about(tmp_pa
         photo_module(tmp_path / "train", val_split=0.2).split_files()
 
 
-@pytest.mark.parametrize("size", [0, -3])
+@pytest.mark.parametrize("size", [0, -3, 60000])
 def test_a_useless_image_size_is_one_line(photo_root, size):
-    with pytest.raises(DataError, match=f"image_size must be at least 8 pixels, got {size}"):
+    with pytest.raises(DataError, match=f"image_size must be 8 to 4096 pixels, got {size}"):
         photo_module(photo_root, image_size=size)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            {"std": [0.0, 0.0, 0.0]},
+            r"std must be 3 finite numbers \(red, green, blue\), above 0, got \[0.0, 0",
+        ),
+        ({"mean": [0.5]}, r"mean must be 3 finite numbers \(red, green, blue\), got \[0.5\]"),
+        ({"std": [0.2, float("nan"), 0.2]}, "std must be 3 finite numbers"),
+    ],
+)
+def test_a_normalisation_that_is_not_three_usable_numbers_is_one_line(photo_root, setting, message):
+    with pytest.raises(DataError, match=message):
+        photo_module(photo_root, **setting)
 
 
 def test_a_thin_strip_is_refused_before_it_is_resized(tmp_path, photo_root):
