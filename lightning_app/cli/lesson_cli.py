@@ -19,7 +19,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 import datamodules  # noqa: F401 - loads the datamodules, so --data NAME finds them
 import modules  # noqa: F401 - loads the models, so --model NAME finds them
-from lightning_app.cli import terminal
+from lightning_app.cli import bounded_yaml, terminal
 from lightning_app.cli.argv import Flags, read_flags
 from lightning_app.cli.checkpoint_layer import CheckpointLayer
 from lightning_app.cli.run_folder_choice import AUTO, RunFolder, choose_run_folder
@@ -63,7 +63,8 @@ class LessonCLI(LightningCLI):
         self.flags = flags if flags is not None else read_flags(sys.argv[1:] if args is None else args)
         self.layer: CheckpointLayer | None = None  # the checkpoint of --ckpt_path
         self.run_folder = RunFolder()  # chosen before instantiation (cli/run_folder_choice.py)
-        no_exit = {"exit_on_error": False}  # errors come back as exceptions: main() prints them in one line
+        # errors come back as exceptions (main() prints them in one line); YAML is read with bounded aliases
+        no_exit = {"exit_on_error": False, "parser_mode": bounded_yaml.MODE}
         try:
             super().__init__(
                 model_class=ClassificationModule,

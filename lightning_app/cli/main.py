@@ -15,7 +15,7 @@ from jsonargparse import auto_cli
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lightning_app.cli import flag_hints, terminal
+from lightning_app.cli import bounded_yaml, flag_hints, terminal
 from lightning_app.cli.argv import Flags, read_flags
 from lightning_app.cli.lesson_cli import DEFAULT_DATA, DEFAULT_MODEL, LessonCLI
 from lightning_app.cli.subcommands import SUBCOMMANDS, TRAINER_SUBCOMMANDS, program
@@ -79,7 +79,7 @@ def peer_failure(exc: BaseException) -> str:
 def run_function(name: str, args: list[str]) -> None:
     """A subcommand of a checkpoint alone (``export``, ``demo``): its flags are its function's signature."""
     prog = f"{program()} {name}"
-    auto_cli(SUBCOMMANDS[name].function(), args=args, exit_on_error=False, prog=prog)
+    auto_cli(SUBCOMMANDS[name].function(), args=args, exit_on_error=False, prog=prog, parser_mode=bounded_yaml.MODE)
 
 
 def main() -> None:
