@@ -27,6 +27,14 @@ class RunFolderError(AppError):
     """A run folder that cannot be made."""
 
 
+class StorageError(AppError):
+    """A place to keep runs or read checkpoints that cannot be used (an unknown URL, a filesystem not installed)."""
+
+
+class ExportError(AppError):
+    """An export that cannot be written where it was asked to go."""
+
+
 class TrainingError(AppError):
     """Training cannot go on (the loss is no longer finite, a checkpoint cannot be written)."""
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 
 import torch
 from jsonargparse import auto_cli
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from lightning_app.cli import bounded_yaml, flag_hints, terminal
 from lightning_app.cli.argv import Flags, read_flags
@@ -41,7 +42,7 @@ def user_error(exc: BaseException) -> BaseException | None:
     """The user-facing error behind ``exc`` (jsonargparse wraps errors raised while instantiating)."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, USER_ERRORS):
+        if isinstance(exc, (*USER_ERRORS, MisconfigurationException)):  # Lightning's own word for a user's setting
             return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
@@ -51,12 +52,25 @@ def user_error(exc: BaseException) -> BaseException | None:
 def one_line(exc: BaseException, subcommand: str | None = None) -> str:
     """The first informative line of an error; jsonargparse's say where to look for more."""
     text = first_line(exc)
+    if isinstance(exc, argparse.ArgumentError) and (nested := nested_type_error(str(exc))):
+        return f"{nested} (see `{program()} {subcommand or '<subcommand>'} --help`)"[:400]
     if isinstance(exc, argparse.ArgumentError):
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         detail = next((line for line in lines[1:] if line.startswith(("- ", "Given value:"))), "")
         text = f"{text} {detail}".strip() if detail and len(text) < 80 else text
         text += f" (see `{program()} {subcommand or '<subcommand>'} --help`)"
     return text[:400]
+
+
+def nested_type_error(text: str) -> str | None:
+    """``--model.lr expects a float, got nan`` from jsonargparse's report on a class's setting, which names
+    the section and the setting on separate lines, the value last, and the Union of classes it tried."""
+    keys = re.findall(r'Parser key "([^"]+)":', text)
+    expected = re.search(r"Expected a <class '(\w+)'>\. Got value: (.{0,80})", text)
+    if len(keys) < 2 or expected is None:
+        return None
+    kind, value = expected.groups()
+    return f"--{keys[0]}.{keys[-1]} expects {'an' if kind[0] in 'aeiou' else 'a'} {kind}, got {value.strip()}"
 
 
 def in_a_distributed_job() -> bool:

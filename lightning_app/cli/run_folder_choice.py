@@ -1,7 +1,9 @@
 """Which folder a run writes to, chosen from its config before anything is built.
 
 A resumed ``fit`` goes on in the folder its checkpoint was written in (a second config is written beside the
-first); any other run claims a new ``version_N`` (``runs/run_folders.py``), also without a logger.
+first); any other run claims a new ``version_N`` (``runs/run_folders.py``), also without a logger, and also when
+its config names a version that already holds a run (a run's own ``config.yaml`` given to ``-c`` again).
+``--trainer.default_root_dir`` alone moves the logger's ``save_dir`` with it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from upath import UPath
 
 from lightning_app.runs import checkpoints, run_folders
+from lightning_app.runs.run_folders import RUNS
 from lightning_app.runs.saved_run import SavedRun
 from lightning_app.runs.storage import location
 
@@ -45,6 +48,12 @@ def tensorboard_args(section: Namespace) -> Namespace | None:
     return logger.init_args
 
 
+def holds_a_run(logger: Namespace) -> bool:
+    """Whether the logger's named version folder already holds a run (its config, or checkpoints)."""
+    folder = location(logger.save_dir) / str(logger.name) / str(logger.version)
+    return (folder / "config.yaml").exists() or (folder / "checkpoints").exists()
+
+
 def choose_run_folder(section: Namespace, subcommand: str, resumed_from: tuple[str, SavedRun] | None) -> RunFolder:
     """Set the logger's name and version (or ``default_root_dir`` without a logger) in ``section``."""
     chosen = RunFolder()
@@ -58,6 +67,10 @@ def choose_run_folder(section: Namespace, subcommand: str, resumed_from: tuple[s
         if folder is not None and logger is not None and logger.get("version") is None:
             logger.save_dir, logger.name, logger.version = str(folder.parent.parent), folder.parent.name, folder.name
             return chosen
+    if logger is not None and logger.save_dir == RUNS and section.trainer.get("default_root_dir") not in (None, RUNS):
+        logger.save_dir = section.trainer.default_root_dir  # --trainer.default_root_dir alone moves the whole run
+    if logger is not None and logger.get("version") is not None and holds_a_run(logger):
+        logger.version = None  # a run's own config.yaml run again: a new run, and the old folder as it was
     if rank_zero_only.rank != 0:
         return chosen  # rank 0 alone claims; Lightning broadcasts its log_dir to the other ranks
     if logger is not None and logger.get("version") is None:

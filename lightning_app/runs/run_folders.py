@@ -56,17 +56,19 @@ def claim_version(parent: str | UPath) -> UPath:
 
 
 def drop_if_unused(folder: UPath) -> bool:
-    """Remove a run folder its failed run left without a checkpoint (nothing in it can be resumed), and its
-    parent when that is left empty."""
+    """Remove a run folder its failed run left without a checkpoint (nothing in it can be resumed), and the
+    two folders above it when they are left empty."""
     if not folder.is_dir() or any(p.name.endswith(".ckpt") for p in folder.rglob("*")):
         return False
     if isinstance(folder, Path):
         shutil.rmtree(folder, ignore_errors=True)
     else:
         folder.fs.rm(folder.path, recursive=True)
-    with contextlib.suppress(OSError):
-        if not any(folder.parent.iterdir()):
-            folder.parent.rmdir()  # and the runs' folder, when this run was its only one
+    for parent in (folder.parent, folder.parent.parent):  # the runs' folder and logs/, when left empty
+        with contextlib.suppress(OSError):
+            if any(parent.iterdir()):
+                break
+            parent.rmdir()
     return True
 
 

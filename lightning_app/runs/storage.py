@@ -16,15 +16,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+import fsspec
 from upath import UPath
+
+from lightning_app.errors import StorageError, first_line
 
 # filesystems whose rename replaces a file in one step (the local disk, fsspec's ``file://``)
 ATOMIC_RENAME = frozenset({"", "file", "local"})
 
 
 def location(path: str | os.PathLike) -> UPath:
-    """``path`` as a UPath: a ``pathlib.Path`` for a local path, a filesystem path for a URL."""
-    return path if isinstance(path, UPath) else UPath(path)
+    """``path`` as a UPath: a ``pathlib.Path`` for a local path, a filesystem path for a URL. A URL whose
+    filesystem fsspec does not know, or whose package is not installed, is a ``StorageError`` in one line."""
+    if isinstance(path, UPath):
+        return path
+    try:
+        where = UPath(path)
+        if not isinstance(where, Path):
+            fsspec.get_filesystem_class(where.protocol)  # imports its package (s3fs, gcsfs...) or says which
+    except ImportError as err:
+        raise StorageError(
+            f"{path} needs a package not installed ({first_line(err, 150)}): install it, or use a local folder"
+        ) from None
+    except ValueError as err:
+        raise StorageError(
+            f"{path} is not a folder or a URL this app can use ({first_line(err, 100)}): pass a local folder, or a "
+            "URL of a filesystem fsspec knows (file://, s3://, gs://, memory://, ...)"
+        ) from None
+    return where
 
 
 def local_path(path: str | os.PathLike) -> Path | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lightning_app.errors import require
+from lightning_app.errors import ExportError, require
 from lightning_app.predictor import Predictor
 from lightning_app.runs import checkpoints
 from lightning_app.runs.storage import replace_file
@@ -43,6 +43,19 @@ def default_output(predictor: Predictor) -> Path:
     return folder / f"{checkpoint.stem}.onnx"
 
 
+def writable_target(target: Path) -> Path:
+    """``target``, checked before the export's seconds are spent: not a folder, and its folder made."""
+    if target.is_dir():
+        raise ExportError(f"--output {target} is a folder: name the .onnx file to write, e.g. {target / 'model.onnx'}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ExportError(
+            f"cannot make the folder {target.parent} ({err.strerror or err}): pass --output in a folder you can write"
+        ) from None
+    return target
+
+
 def export_onnx(ckpt_path: str = "best", output: str | None = None, opset: int = 18, save_dir: str = "logs") -> Path:
     """Export a checkpoint to ONNX and check it against PyTorch with onnxruntime.
 
@@ -60,8 +73,7 @@ def export_onnx(ckpt_path: str = "best", output: str | None = None, opset: int =
     channels = predictor.channels
     height, width = predictor.input_size
     example = torch.rand(2, channels, height, width)
-    target = Path(output) if output else default_output(predictor)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = writable_target(Path(output) if output else default_output(predictor))
     program = torch.onnx.export(
         graph,
         (example,),
@@ -89,7 +101,12 @@ def export_onnx(ckpt_path: str = "best", output: str | None = None, opset: int =
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(proto)
-    replace_file(target, lambda handle: handle.write(proto.SerializeToString()))  # whole or not at all
+    try:
+        replace_file(target, lambda handle: handle.write(proto.SerializeToString()))  # whole or not at all
+    except OSError as err:
+        raise ExportError(
+            f"cannot write {target} ({err.strerror or err}): pass --output in a folder you can write"
+        ) from None
     difference = compare(target, graph, example)
     print(
         f"exported: {target} ({target.stat().st_size / 1e6:.1f} MB)\n"

@@ -38,6 +38,8 @@ def find_lr(
         raise TrainingError(f"num_training must be at least 2, got {num_training}")
     if mode not in ("exponential", "linear"):
         raise TrainingError(f"mode must be exponential or linear, got {mode!r}")
+    if trainer.max_epochs == 0 or trainer.max_steps == 0:
+        raise TrainingError("lr_find takes steps: --trainer.max_epochs 0 or --trainer.max_steps 0 allows none")
     finder = Tuner(trainer).lr_find(
         model,
         datamodule=datamodule,
@@ -48,8 +50,10 @@ def find_lr(
         early_stop_threshold=early_stop_threshold,
         update_attr=False,
     )
-    if finder is None:
+    if finder is None:  # Lightning skips the range test under fast_dev_run
         return None
+    if not finder.results.get("lr"):
+        raise TrainingError("lr_find ran no step: the data has no training batch, or the run allows none")
     suggestion = finder.suggestion()
     _report(trainer, finder, suggestion)
     return suggestion

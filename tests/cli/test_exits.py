@@ -202,3 +202,45 @@ def test_a_bad_setting_of_the_apps_sections_is_one_line(run_cli, capsys, idx_roo
         run_cli("fit", "--data.data_dir", str(idx_root), *args)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--model.lr", "nan"),
+            "error: --model.lr expects a float, got nan (see `python -m lightning_app fit --help`)",
+        ),
+        (("--model.lr", "inf"), "error: --model.lr expects a float, got inf"),
+        (("--data.batch_size", "1e9"), "error: --data.batch_size expects an int, got 1000000000.0"),
+        (("--trainer.max_epochs", "-5"), "error: `max_epochs` must be a non-negative integer or -1. You passed in -5."),
+        (
+            ("--trainer.logger.init_args.save_dir", "foo://runs"),
+            "error: foo://runs is not a folder or a URL this app can use (Unsupported filesystem: 'foo')",
+        ),
+        (("--trainer.default_root_dir", "foo://runs"), "error: foo://runs is not a folder or a URL this app can use"),
+    ],
+)
+def test_a_bad_value_is_one_line_that_names_the_setting(run_cli, capsys, idx_root, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "--data.data_dir", str(idx_root), *args)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and err.startswith(message) and len(err.splitlines()) == 1, err
+    assert not Path("logs").exists()  # nothing left behind
+
+
+def test_a_url_whose_filesystem_is_not_installed_is_one_line(run_cli, capsys, idx_root, monkeypatch):
+    import fsspec
+
+    def missing(protocol):
+        raise ImportError(f"Install {protocol}fs to access {protocol.upper()}")
+
+    monkeypatch.setattr(fsspec, "get_filesystem_class", missing)  # as on a machine without s3fs
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("test", "--data.data_dir", str(idx_root), "--ckpt_path", "s3://bucket/run/last.ckpt")
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1
+    assert err == (
+        "error: s3://bucket/run/last.ckpt needs a package not installed (Install s3fs to access S3): install it, "
+        "or use a local folder"
+    )

@@ -76,3 +76,18 @@ def test_four_fits_started_together_each_finish_in_their_own_folder(idx_root, tm
     for r in runs:
         assert json.loads((r / "metrics.json").read_text())["test/acc"] >= 0
         assert (r / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_default_root_dir_alone_moves_the_whole_run(idx_root, run_cli):
+    run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1", "--trainer.default_root_dir", "out")
+    assert not Path("logs").exists()
+    run = Path("out/MLP-MNIST/version_0")
+    assert (run / "config.yaml").is_file() and list(run.glob("events.out.tfevents.*"))
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_a_runs_own_config_run_again_is_a_new_run_and_the_old_folder_stays_as_it_was(idx_root, run_cli, mnist_run):
+    before = {p: p.stat().st_mtime_ns for p in mnist_run.rglob("*")}
+    run_cli("fit", "-c", str(mnist_run / "config.yaml"), "--data.data_dir", str(idx_root))
+    assert {p: p.stat().st_mtime_ns for p in mnist_run.rglob("*")} == before  # nothing added, nothing touched
+    assert (Path("logs/MLP-MNIST/version_1") / "checkpoints" / "last.ckpt").is_file()

@@ -171,3 +171,26 @@ def test_staged_finetuning_unfreezes_the_backbone_and_keeps_batchnorm_statistics
     assert not torch.equal(resumed["state_dict"][conv], unfrozen["state_dict"][conv])  # still trains after resume
     for name in ("weight", "bias", "running_mean", "running_var"):  # BatchNorm as it was, by design
         torch.testing.assert_close(resumed["state_dict"][f"{bn}.{name}"], frozen["state_dict"][f"{bn}.{name}"])
+
+
+def test_export_to_a_folder_or_an_unwritable_place_is_one_line_and_leaves_nothing(run_cli, mnist_run, capsys):
+    pytest.importorskip("onnx")
+    Path("afile").write_text("a file where a folder should be")
+    for output, message in (
+        ("logs", "error: --output logs is a folder: name the .onnx file to write, e.g. logs/model.onnx"),
+        ("afile/model.onnx", "error: cannot make the folder afile (File exists): pass --output in a folder you can"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            run_cli("export", "--ckpt_path", "best", "--output", output)
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and err.startswith(message) and len(err.splitlines()) == 1, err
+    assert not list(Path(".").rglob("*.onnx")) and not list(Path(".").rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize("epochs", ["0", "-5"])
+def test_lr_find_with_no_epochs_is_one_line(idx_root, run_cli, capsys, epochs):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("lr_find", "--data.data_dir", str(idx_root), "--trainer.max_epochs", epochs)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "max_epochs" in err
