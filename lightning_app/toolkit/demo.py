@@ -116,7 +116,9 @@ def handler_for(predictor: Predictor, info: dict, gate: Gate) -> type[GuardedHan
                     with gate.run():
                         self.send_json(HTTPStatus.OK, answer(predictor, data))
             except Refused as refused:
-                drain(self.rfile, self.unread)
+                if self.unread:
+                    self.connection.settimeout(2)  # a client that declared a body and sends none is not waited for
+                    drain(self.rfile, self.unread)
                 self.send_json(refused.status, {"error": str(refused)})
             except DataError as err:
                 self.send_json(HTTPStatus.BAD_REQUEST, {"error": first_line(err, 300)})
