@@ -24,7 +24,7 @@ from datamodules import MNISTDataModule  # noqa: E402
 from lightning_app.predictor import Predictor  # noqa: E402
 from lightning_app.toolkit.demo import make_server  # noqa: E402
 from modules import MLP  # noqa: E402
-from tests.helpers.http import load  # noqa: E402
+from tests.helpers.http_load import load  # noqa: E402
 
 
 def png(array: np.ndarray) -> bytes:

@@ -21,7 +21,7 @@ from lightning_app.predictor import Predictor
 from lightning_app.toolkit.demo import make_server
 from lightning_app.toolkit.demo_server import Gate, Refused
 from modules import MLP
-from tests.helpers.http import load
+from tests.helpers.http_load import load
 
 
 def png(size: int = 56, seed: int = 0) -> bytes:
