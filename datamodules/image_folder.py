@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from collections.abc import Callable, Sequence
@@ -17,7 +16,8 @@ from torchvision.transforms import v2
 from datamodules.base import ClassificationDataModule
 from datamodules.device_batches import DeviceBatches
 from datamodules.errors import DataError
-from datamodules.image_io import MAX_ASPECT, MAX_PIXELS, ImageFileDataset, list_image_files, reader
+from datamodules.folder_layout import class_folders, content_digest, list_images
+from datamodules.image_io import MAX_ASPECT, MAX_PIXELS, ImageFileDataset, reader
 from datamodules.tensor_dataset import TensorBatchDataset
 
 # the statistics torchvision's ImageNet weights were trained with (their preset transform says them)
@@ -36,44 +36,6 @@ def eval_transform(size: int = 224) -> v2.Compose:
     becomes is bounded whatever it is (a tensor given to the Predictor is not read)."""
     resize = round(size * 255 / 224)
     return v2.Compose([v2.Resize(resize, max_size=MAX_ASPECT * resize + 1, antialias=True), v2.CenterCrop(size)])
-
-
-def content_digest(path: Path, chunk: int = 1 << 20) -> str:
-    """A SHA-256 of the file's bytes, read in chunks (a photo is never trusted to be small)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def class_folders(root: Path) -> list[Path]:
-    """The class folders under ``root``; a linked one that holds ``root`` itself or another class is refused."""
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    real = {p: p.resolve() for p in folders}
-    for folder in folders:
-        if real[folder] == root.resolve() or real[folder] in root.resolve().parents:
-            raise DataError(f"class folder {folder} links to {real[folder]}, which holds the data set: remove the link")
-        for other in folders:
-            if other != folder and (real[other] == real[folder] or real[folder] in real[other].parents):
-                raise DataError(
-                    f"class folders {folder.name!r} and {other.name!r} share images (links to {real[folder]}): "
-                    "give each class its own folder"
-                )
-    return folders
-
-
-def list_images(root: Path, class_names: list[str]) -> tuple[list[Path], list[int]]:
-    """Image files under ``root/<class>/`` for each class, with their class index."""
-    files, labels = [], []
-    for index, name in enumerate(class_names):
-        folder = root / name
-        if not folder.is_dir():
-            raise DataError(f"{root} has no folder {name!r}: every split needs one folder per class")
-        found = list_image_files(folder)
-        files += found
-        labels += [index] * len(found)
-    return files, labels
 
 
 class CatDogDataModule(ClassificationDataModule):
