@@ -9,10 +9,11 @@ import warnings
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from upath import UPath
 
 from lightning_app.contracts import FeatureCacheable, FeatureExtractor
+from lightning_app.engine.device_decoding import device_batches
 from lightning_app.engine.inference_backbone import inference_copy
 from lightning_app.engine.onnx_features import onnxruntime_extractor
 from lightning_app.errors import SettingError, first_line
@@ -50,16 +51,31 @@ class FeatureCache(Callback):
 
     ``engine``: on a CPU, ``auto`` runs the pass in onnxruntime where it is installed (the ``[export]`` extra;
     faster on a CPU, see docs/speed.md) and in PyTorch otherwise; ``onnxruntime`` insists,
-    ``torch`` never uses it. On a GPU the pass always runs in PyTorch.
+    ``torch`` never uses it. On a GPU the pass always runs in PyTorch, and JPEGs are decoded, resized and cropped
+    there (``engine/device_decoding.py``; ``decode_on_device: false`` decodes them in the loader's workers).
+
+    Under DDP the pass is shared: each process runs the backbone over every ``world_size``-th photo of a split,
+    the shares are gathered (``strategy.all_gather``) so every process holds the whole table, and rank 0 writes
+    it. The processes first agree whether the table is already at hand (``reduce_boolean_decision``), so none
+    waits in a gather the others skip; ``photos_run`` counts this process's photos.
     """
 
-    def __init__(self, views: int = 1, batch_size: int = 16, on_disk: bool = True, engine: str = "auto") -> None:
+    def __init__(
+        self,
+        views: int = 1,
+        batch_size: int = 16,
+        on_disk: bool = True,
+        engine: str = "auto",
+        decode_on_device: bool = True,
+    ) -> None:
         if views < 1 or batch_size < 1:
             raise SettingError(f"FeatureCache views and batch_size must be at least 1, got {views} and {batch_size}")
         if engine not in ENGINES:
             raise SettingError(f"FeatureCache engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         self.views, self.batch_size, self.on_disk, self.engine = views, batch_size, on_disk, engine
+        self.decode_on_device = decode_on_device
         self.engine_used = ""
+        self.photos_run = 0  # photos (times views) this process ran through the backbone
         self._memory: dict[str, torch.Tensor] = {}
         self._weights: dict[int, str] = {}
 
@@ -91,9 +107,14 @@ class FeatureCache(Callback):
                 source = "memory"
                 if features is None:
                     features, source = self._read(trainer, key, labels, pl_module.feature_width), "disk"
+                if trainer.world_size > 1 and not trainer.strategy.reduce_boolean_decision(
+                    features is not None, all=True
+                ):
+                    features = None  # one process lacks it: all of them make it together
                 if features is None:
                     extractor = extractor or self._extractor(pl_module, datamodule, images, device)
                     features = self._pass(trainer, split, images, extractor, datamodule, views)
+                    features = self._gathered(trainer, features, len(images), views, pl_module.feature_width)
                     source = "backbone"
                     self._write(trainer, key, features, labels)
                 self._memory[key] = features
@@ -144,22 +165,51 @@ class FeatureCache(Callback):
             return self._extract_all(trainer, split, images, extract, datamodule, views)
 
     def _extract_all(self, trainer: Trainer, split: str, images, extract, datamodule, views: int) -> torch.Tensor:
-        loader = DataLoader(images, batch_size=self.batch_size, num_workers=datamodule.num_workers)
+        """``views`` passes over this process's share of ``images``: (views * share, features)."""
+        if trainer.world_size > 1:
+            images = Subset(images, range(trainer.global_rank, len(images), trainer.world_size))
         total, done, out = views * len(images), 0, []
         start = last = time.perf_counter()
         device = trainer.strategy.root_device
         autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self._bf16(trainer, device))
         with autocast:
             for _ in range(views):
-                for x, _ in loader:
-                    x = datamodule.normalize(x.to(device, non_blocking=True))
+                for x in self._batches(images, device, datamodule.num_workers):
+                    x = datamodule.normalize(x)
                     out.append(extract(x).float().cpu())  # each engine takes the memory layout it runs on
                     done += len(x)
+                    self.photos_run += len(x)
                     if time.perf_counter() - last > 5 and done < total:
                         last = time.perf_counter()
                         rate = done / (last - start)
                         rank_zero_info(f"FeatureCache: {split} {done}/{total} photos ({rate:.0f}/s)")
-        return torch.cat(out)
+        return torch.cat(out) if out else torch.empty(0, 0)
+
+    def _batches(self, images, device: torch.device, num_workers: int):
+        """uint8 image batches on ``device``: photo files decoded there on a GPU, else the images' own loader."""
+        if device.type == "cuda" and self.decode_on_device:
+            decoded = device_batches(images, self.batch_size, device, num_workers)
+            if decoded is not None:
+                return decoded
+        loader = DataLoader(images, batch_size=self.batch_size, num_workers=num_workers)
+        return (x.to(device, non_blocking=True) for x, _ in loader)
+
+    @staticmethod
+    def _gathered(trainer: Trainer, local: torch.Tensor, n: int, views: int, width: int) -> torch.Tensor:
+        """The whole table (views * n, width) in one process's order, from each process's share (photos
+        ``rank::world_size``). Shares are padded to one length, as ``all_gather`` needs."""
+        world = trainer.world_size
+        if world == 1:
+            return local
+        longest = -(-n // world)
+        padded = torch.zeros(views, longest, width)
+        mine = len(range(trainer.global_rank, n, world))
+        padded[:, :mine] = local.reshape(views, mine, width)
+        shares = trainer.strategy.all_gather(padded.to(trainer.strategy.root_device)).cpu()  # (world, views, ...)
+        table = torch.empty(views, n, width)
+        for rank in range(world):
+            table[:, rank::world] = shares[rank, :, : len(range(rank, n, world))]
+        return table.reshape(views * n, width)
 
     # ---- on disk -------------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers.data import CATS_DOGS, transfer_fit_args, write_photo_folder
 from tests.helpers.processes import ROOT, python_cli
 
 
@@ -129,3 +130,33 @@ def test_readme_torchrun_command(idx_root, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("test/acc: ") == 1  # the summary comes from rank 0 alone
     assert sorted(p.name for p in (tmp_path / "logs/MLP-MNIST").iterdir()) == ["version_0"]
+
+
+@pytest.mark.long
+def test_ddp_shares_the_feature_pass_and_makes_one_process_features(tmp_path):
+    """Two gloo processes each run the backbone over half the photos; the gathered features, and the cache file
+    rank 0 writes, are a one-process run's."""
+    photos = write_photo_folder(tmp_path / "photos", CATS_DOGS, per_class=15)
+    record = ["--trainer.callbacks+=tests.helpers.callbacks.RecordFeaturePass"]
+    tables = []
+    for name, devices in (("two", DDP), ("one", ["--trainer.devices", "1", "--trainer.accelerator", "cpu"])):
+        folder = tmp_path / name
+        folder.mkdir()
+        run = python_cli(
+            *transfer_fit_args(photos), *devices, *record, cwd=folder, env_extra={"RECORD_DIR": str(folder / "rec")}
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "test/acc:" in run.stdout
+        counts = [json.loads(p.read_text()) for p in sorted((folder / "rec").glob("pass*.json"))]
+        tables.append({p.name: torch.load(p, weights_only=True) for p in (folder / "logs/feature_cache").glob("*.pt")})
+        if name == "two":
+            assert len(counts) == 2 and sum(counts) == 30 and abs(counts[0] - counts[1]) <= 3, (
+                counts
+            )  # at most 1 apart per split
+        else:
+            assert counts == [30]
+    two, one = tables
+    assert two.keys() == one.keys() and len(one) == 3  # train, val and test, under the same keys
+    for key, table in one.items():
+        assert torch.equal(two[key]["labels"], table["labels"])
+        torch.testing.assert_close(two[key]["features"], table["features"], rtol=1e-4, atol=1e-5)

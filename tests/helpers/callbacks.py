@@ -97,3 +97,17 @@ class RecordLosses(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.losses.append(outputs["loss"].detach().clone())
+
+
+class RecordFeaturePass(Callback):
+    """Writes how many photos this rank's FeatureCache ran through the backbone to ``$RECORD_DIR/pass<rank>.json``."""
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        import json
+
+        from lightning_app.engine.feature_cache import FeatureCache
+
+        cache = next(c for c in trainer.callbacks if isinstance(c, FeatureCache))
+        folder = Path(os.environ["RECORD_DIR"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"pass{trainer.global_rank}.json").write_text(json.dumps(cache.photos_run))
