@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,9 +90,10 @@ def main() -> None:
         finally:
             if args.before:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(trees["before"])])
-    print(f"\n{sum(1 for _ in photos.rglob('*.jpg'))} photos, median of {args.repeats}:")
+        count = sum(1 for _ in photos.rglob("*.*"))
+    print(f"\n{count} photos, median of {args.repeats}:")
     for name in trees:
-        one, two = (sorted(c for c, _ in results[name, d])[len(results[name, d]) // 2] for d in (1, 2))
+        one, two = (statistics.median(c for c, _ in results[name, d]) for d in (1, 2))
         print(f"{name:6}: one process {one:.1f} CPU-s, two {two:.1f} CPU-s: {two / one:.2f}x")
 
 

@@ -60,6 +60,19 @@ def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, hint: str = "remove
         raise DataError(f"{path} is not a readable image ({reason}): {hint}") from err
 
 
+def check_header(path: str | Path, max_pixels: int = MAX_PIXELS, hint: str = "remove or replace it") -> None:
+    """Refuse, from its header alone, an image ``read_rgb`` would refuse for its size: the check of a file that is
+    stored now and decoded later (a stream's photo)."""
+    try:
+        with _open(path, hint) as image:
+            check_size(path, *image.size, max_pixels, hint)
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - as read_rgb
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise DataError(f"{path} is not a readable image ({reason}): {hint}") from err
+
+
 def check_size(name: object, width: int, height: int, max_pixels: int = MAX_PIXELS, hint: str = "") -> None:
     """Refuse, before decoding, an image too large (``max_pixels``) or too thin (``MAX_ASPECT``) to transform in
     bounded memory: what it becomes after the resize is then at most ``MAX_ASPECT`` times the network's input."""

@@ -87,3 +87,14 @@ def photo_root(tmp_path) -> Path:
 def in_tmp_path(tmp_path, monkeypatch):
     """A Trainer's default_root_dir is the working folder: the feature cache goes there, not into the repo."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def photo_stream(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny photo folder and the LitData stream ``optimize`` wrote of it (made once per session)."""
+    from lightning_app.toolkit.optimize import optimize_images
+
+    root = tmp_path_factory.mktemp("streamed")
+    photos = write_photo_folder(root / "photos", CATS_DOGS)
+    optimize_images(data_dir=str(photos), output=str(root / "stream"), num_workers=2)
+    return photos, root / "stream"

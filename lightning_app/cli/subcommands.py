@@ -51,6 +51,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "a web page on 127.0.0.1: draw a digit or drop a photo, watch the model answer (--ckpt_path best)",
         "lightning_app.toolkit.demo:serve",
     ),
+    "optimize": Subcommand(
+        "function",
+        "an image folder as a LitData stream to train from (--data_dir PHOTOS --output DIR_OR_URL; extra [stream])",
+        "lightning_app.toolkit.optimize:optimize_images",
+    ),
     "completion": Subcommand(
         "function",
         'a shell completion script for bash, zsh or tcsh: eval "$(dlwp completion bash)"',
@@ -85,7 +90,8 @@ def usage(prog: str | None = None) -> str:
         "  -c, --config NAME|FILE   a shipped config (mnist_mlp, fashion_classifier, catdog_transfer,",
         "                           catdog_finetune) or a YAML file",
         "  --model NAME             MLP (default), Classifier, TransferModel",
-        "  --data NAME              MNISTDataModule (default), FashionMNISTDataModule, CatDogDataModule",
+        "  --data NAME              MNISTDataModule (default), FashionMNISTDataModule, CatDogDataModule,",
+        "                           StreamingImageDataModule",
         f"  --model.X, --data.X, --trainer.X   any setting; see `{prog} fit --help`",
         "  --print_config           show every setting of a command (callbacks included) and exit",
         "  --tensorboard_views.every_s 30, --metrics_json null, ...   tune or switch off the app's callbacks",

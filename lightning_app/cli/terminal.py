@@ -29,6 +29,8 @@ HARMLESS_WARNINGS = (
     r"Found \d+ module\(s\) in eval mode at the start of training",  # a frozen backbone stays in eval mode
     # epoch metrics are torchmetrics, synced across processes by their compute(); epoch seconds are rank 0's
     r"It is recommended to use `self.log\(.*sync_dist=True\)` when logging on epoch level in distributed",
+    # a streamed split (LitData) gives each loader worker its own chunks, so its length holds with workers
+    r"Your `IterableDataset` has `__len__` defined",
 )
 
 

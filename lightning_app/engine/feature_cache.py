@@ -76,6 +76,7 @@ class FeatureCache(Callback):
         self.decode_on_device = decode_on_device
         self.engine_used = ""
         self.photos_run = 0  # photos (times views) this process ran through the backbone
+        self.pass_seconds = 0.0  # and the seconds that took, decoding included
         self._memory: dict[str, torch.Tensor] = {}
         self._weights: dict[int, str] = {}
 
@@ -161,8 +162,11 @@ class FeatureCache(Callback):
         """``views`` passes over ``images`` through ``extract``, reporting progress every few seconds. The random
         state is put back afterwards (the loader draws its workers' seeds from it): a later run that reads the
         features from disk then trains exactly as this one."""
+        start = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
-            return self._extract_all(trainer, split, images, extract, datamodule, views)
+            features = self._extract_all(trainer, split, images, extract, datamodule, views)
+        self.pass_seconds += time.perf_counter() - start
+        return features
 
     def _extract_all(self, trainer: Trainer, split: str, images, extract, datamodule, views: int) -> torch.Tensor:
         """``views`` passes over this process's share of ``images``: (views * share, features)."""

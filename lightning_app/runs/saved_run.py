@@ -18,7 +18,9 @@ from lightning_app.errors import CheckpointError
 from lightning_app.runs.checkpoints import load_checkpoint
 from lightning_app.runs.saved_settings import check_settings
 
-ENVIRONMENT_KEYS = frozenset({"data_dir", "num_workers", "predict_path", "download", "max_pixels", "skip_bad_files"})
+ENVIRONMENT_KEYS = frozenset(
+    {"data_dir", "num_workers", "predict_path", "download", "max_pixels", "skip_bad_files", "cache_dir"}
+)
 LINKED_KEYS = frozenset({"num_classes", "class_names"})  # set from the datamodule, not by the user
 
 

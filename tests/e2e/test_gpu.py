@@ -78,3 +78,31 @@ def test_no_host_sync_during_training_steps(idx_root, run_cli, fast):
 
 def test_transfer_fit_on_gpu_with_bf16_and_channels_last(photo_root, run_cli):
     run_cli(*transfer_fit_args(photo_root), "--trainer.accelerator", "gpu", "--trainer.precision", "bf16-mixed")
+
+
+def test_device_decoding_gives_the_cpu_decoders_features(photo_root):
+    """nvJPEG and the CPU reader decode the same JPEGs up to rounding: the features agree to float tolerance."""
+    from lightning.pytorch import Trainer, seed_everything
+
+    from lightning_app.engine.feature_cache import FeatureCache
+    from modules import TransferModel
+    from tests.helpers.data import photo_module
+
+    tables = []
+    for on_device in (True, False):
+        seed_everything(0)
+        cache = FeatureCache(on_disk=False, decode_on_device=on_device)
+        trainer = Trainer(
+            accelerator="gpu",
+            devices=1,
+            max_epochs=1,
+            logger=False,
+            callbacks=[cache],
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+        )
+        trainer.fit(TransferModel(backbone="resnet18", weights="none", num_classes=2), photo_module(photo_root))
+        assert cache.photos_run == 24
+        tables.append(torch.cat([cache._memory[key] for key in sorted(cache._memory)]))
+    on_device, on_cpu = tables
+    assert (on_device - on_cpu).abs().max() <= 0.05 * on_cpu.abs().max()

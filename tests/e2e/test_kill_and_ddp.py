@@ -160,3 +160,19 @@ def test_ddp_shares_the_feature_pass_and_makes_one_process_features(tmp_path):
     for key, table in one.items():
         assert torch.equal(two[key]["labels"], table["labels"])
         torch.testing.assert_close(two[key]["features"], table["features"], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.long
+def test_ddp_processes_stream_their_own_photos(tmp_path):
+    """A LitData stream under two gloo processes: each reads its own photos, as many as the other."""
+    from lightning_app.toolkit.optimize import optimize_images
+
+    photos = write_photo_folder(tmp_path / "photos", CATS_DOGS, per_class=20)  # 28 train, 8 val, 4 test
+    stream = tmp_path / "stream"
+    optimize_images(data_dir=str(photos), output=str(stream), num_workers=2)
+    model = ["--model", "TransferModel", "--model.backbone", "resnet18", "--model.weights", "none"]
+    data = ["--data", "StreamingImageDataModule", "--data.data_dir", str(stream), "--data.image_size", "32"]
+    data += ["--data.augment", "false", "--data.num_workers", "0", "--data.batch_size", "2"]
+    _, seen, _ = ddp_fit_recording(tmp_path, [*model, *data, "--trainer.max_epochs", "1"])
+    assert seen[0] and len(seen[0]) == len(seen[1]) and set(seen[0]).isdisjoint(seen[1])
+    assert len(set(seen[0]) | set(seen[1])) == 28

@@ -1,0 +1,281 @@
+"""Photos that stream from storage in LitData's chunks: for image sets too large for one disk or one listing.
+
+``python -m lightning_app optimize`` writes an image folder as one LitData stream per split (``train/``, ``val/``,
+``test/``) plus ``dataset.json`` (the class names, the counts, and a digest of each split's photos), on a local
+folder or any storage LitData writes to (``s3://``, ``gs://``, ...). A sample holds the photo file's own bytes,
+so the stream decodes with the image folder's reader and transforms: the same pixels, classes and splits as
+``CatDogDataModule``. LitData gives each DDP process and each loader worker its own chunks, and its loader's
+state goes into Lightning's checkpoints, so a run resumes mid-epoch where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+
+import torch
+from upath import UPath
+
+from datamodules.base import ClassificationDataModule
+from datamodules.errors import DataError
+from datamodules.image_folder import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from datamodules.image_io import MAX_PIXELS, check_header, read_rgb
+from datamodules.tensor_dataset import TensorBatchDataset
+
+SPLITS = ("train", "val", "test")
+INDEX = "dataset.json"  # beside the splits' folders: what the stream holds
+FORMAT = 1
+
+
+def litdata():
+    """LitData, an optional dependency (the ``[stream]`` extra), or one line that says how to install it."""
+    try:
+        import litdata as module
+    except ImportError:
+        raise DataError("streamed photos need the package litdata: pip install -e '.[stream]'") from None
+    return module
+
+
+class NamedBytes(io.BytesIO):
+    """A photo's bytes that errors name by the photo's file name, not as a buffer."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self.name = name
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def photo_sample(item: tuple[int, str, int], max_pixels: int = MAX_PIXELS) -> dict:
+    """One photo as a stream stores it (LitData's ``optimize`` calls this in its workers): its position in the
+    split, the file's bytes, its label and its name. The header is checked first, so a file claiming a huge
+    picture is refused here, not at training time."""
+    position, path, label = item
+    check_header(path, max_pixels, "remove it, or run optimize with --skip_bad_files true")
+    return {"index": int(position), "image": Path(path).read_bytes(), "label": int(label), "name": Path(path).name}
+
+
+class DecodePhoto:
+    """A stream's sample as a training pair: the photo decoded by the image folder's reader, then ``transform``."""
+
+    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor], max_pixels: int) -> None:
+        self.transform, self.max_pixels = transform, max_pixels
+
+    def __call__(self, sample: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        pixels = read_rgb(NamedBytes(sample["image"], sample["name"]), self.max_pixels, "remove it and optimize again")
+        return self.transform(pixels), torch.tensor(sample["label"])
+
+
+class StreamOfPhotos(torch.utils.data.Dataset):
+    """A split of a stream by position, in the order ``dataset.json`` lists it (a map-style dataset: the feature
+    pass hands each process its positions). A sample at the wrong position is an error, never a silent mix-up of
+    features and labels."""
+
+    def __init__(self, stream, count: int, decode: DecodePhoto) -> None:
+        self.stream, self.count, self.decode = stream, count, decode
+
+    def __len__(self) -> int:
+        return self.count  # the stream's own len is this process's share
+
+    def __getitem__(self, position: int) -> tuple[torch.Tensor, torch.Tensor]:
+        sample = self.stream[position]
+        if sample["index"] != position:
+            raise DataError(f"the stream's sample {position} is its photo {sample['index']}: write it again")
+        return self.decode(sample)
+
+
+class StreamingImageDataModule(ClassificationDataModule):
+    """Train, validate, test and predict from a stream that ``python -m lightning_app optimize`` wrote.
+
+    Args:
+        data_dir: the stream: a folder or a URL (``s3://bucket/photos``) holding ``dataset.json`` and the splits.
+        batch_size: images per batch.
+        seed: seed of the training stream's shuffling.
+        num_workers: loader processes; LitData gives each its own chunks.
+        image_size: side of the square crop fed to the network (224 as in the lesson).
+        augment: the lesson's random training transforms; off, training uses the evaluation transforms.
+        mean: per-channel mean for normalisation; None takes ImageNet's (the CLI fills in the backbone's own).
+        std: per-channel std, as ``mean``.
+        cache_dir: where chunks of a remote stream are kept while read (LitData's default when None).
+        predict_path: an image file or folder for ``predict`` (default: the test split).
+        max_pixels: the largest image decoded; a larger one is a bad file.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data/cats_dogs_stream",
+        batch_size: int = 32,
+        seed: int = 42,
+        num_workers: int = 2,
+        image_size: int = 224,
+        augment: bool = True,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        cache_dir: str | None = None,
+        predict_path: str | None = None,
+        max_pixels: int = MAX_PIXELS,
+    ) -> None:
+        super().__init__(
+            batch_size, 0.0, seed, num_workers, mean or IMAGENET_MEAN, std or IMAGENET_STD, predict_path, max_pixels
+        )
+        if not 8 <= image_size <= 4096:
+            raise DataError(f"image_size must be 8 to 4096 pixels, got {image_size}: pass e.g. --data.image_size 224")
+        self.save_hyperparameters()
+        self.data_dir = data_dir.rstrip("/")
+        self.image_size = image_size
+        self.augment = augment
+        self.cache_dir = cache_dir
+        self.streams: dict[str, object] = {}
+        self.train_loader = None
+        self.train_loader_state: dict | None = None  # a checkpoint's, put into the next training loader
+        self.features: dict[str, TensorBatchDataset] = {}
+        self.cached_views = 0
+
+    @cached_property
+    def index(self) -> dict:
+        """``dataset.json``: class names, the photos and labels of each split, and their digests."""
+        path = UPath(self.data_dir) / INDEX
+        try:
+            with path.open("rb") as handle:
+                text = handle.read(64 << 20)  # never trusted to be small: the index of 10 million photos fits
+            index = json.loads(text)
+        except FileNotFoundError:
+            raise DataError(
+                f"{path} not found: write the stream first with `python -m lightning_app optimize --data_dir PHOTOS "
+                f"--output {self.data_dir}`"
+            ) from None
+        except (OSError, ValueError) as err:
+            raise DataError(f"{path} is not a stream's index ({err}): write the stream again with optimize") from None
+        names = index.get("class_names") if isinstance(index, dict) else None
+        if index.get("format") != FORMAT or not isinstance(names, list) or len(names) < 2:
+            raise DataError(f"{path} is not a stream's index of format {FORMAT}: write the stream again with optimize")
+        return index
+
+    @property
+    def class_names(self) -> list[str]:
+        return [str(name) for name in self.index["class_names"]]
+
+    def _stream(self, split: str, shuffle: bool, decode: bool = True):
+        transform = train_transform(self.image_size) if split == "train" and self.augment else None
+        return litdata().StreamingDataset(
+            f"{self.data_dir}/{split}",
+            cache_dir=self.cache_dir,
+            shuffle=shuffle,
+            drop_last=False if not shuffle else None,  # None: LitData's choice (True under DDP, for equal shares)
+            seed=self.seed,
+            transform=DecodePhoto(transform or eval_transform(self.image_size), self.max_pixels) if decode else None,
+        )
+
+    def setup(self, stage: str) -> None:
+        for split in SPLITS:
+            if split not in self.streams and self.index["counts"].get(split, 0):
+                self.streams[split] = self._stream(split, shuffle=split == "train")
+
+    def _loader(self, split: str):
+        if split in self.features:  # backbone features: kept on the device, loaded in large batches
+            views = max(1, self.cached_views) if split == "train" else 1
+            return self.resident_loader(split, self.features[split], split == "train", views=views)
+        if split not in self.streams:
+            return []
+        world = self.trainer.world_size if self.trainer is not None else 1
+        count = self.index["counts"][split]
+        if count < world * self.batch_size:  # LitData hands out whole batches: a process would get none
+            raise DataError(
+                f"the {split} split's {count} photos make less than one batch of {self.batch_size} for each of the "
+                f"{world} processes: lower --data.batch_size, or hold out more photos when you optimize"
+            )
+        return litdata().StreamingDataLoader(
+            self.streams[split],
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self):
+        loader = self._loader("train")
+        if self.train_loader_state is not None and "train" not in self.features:
+            loader.load_state_dict(self.train_loader_state)
+            self.train_loader_state = None
+        self.train_loader = loader
+        return loader
+
+    # ---- where in an epoch a resumed run goes on ----------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """The training loader's position, in the checkpoint through the datamodule's own state.
+
+        Lightning saves a stateful loader's state too, but 2.6 drops it on resume when ``configure_optimizers``
+        reads ``trainer.estimated_stepping_batches`` (as the lesson's schedule does; Lightning issue 20550): the
+        loader is then built before the checkpoint is read and never given its state. The datamodule's state is
+        read before any loader is built, so :meth:`train_dataloader` hands it on."""
+        loader = self.train_loader
+        if loader is None or "train" in self.features or not hasattr(loader, "state_dict"):
+            return {}
+        return {"train_loader": loader.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.train_loader_state = state_dict.get("train_loader") or None
+
+    def val_dataloader(self):
+        return self._loader("val")
+
+    def test_dataloader(self):
+        return self._loader("test")
+
+    def predict_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        return eval_transform(self.image_size)
+
+    def sample_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        split = "val" if self.index["counts"].get("val", 0) else "test"
+        photos = StreamOfPhotos(
+            self._stream(split, shuffle=False, decode=False),
+            self.index["counts"][split],
+            DecodePhoto(eval_transform(self.image_size), self.max_pixels),
+        )
+        items = [photos[i] for i in range(min(n, len(photos)))]
+        return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
+
+    # ---- features of a frozen backbone, computed once (the app's FeatureCache) ---------------------------
+
+    def feature_inputs(self, split: str, views: int = 1) -> tuple[StreamOfPhotos | list, torch.Tensor, str]:
+        """The photos of ``split`` for a feature pass (indexable: each process reads its share), their labels, and
+        what identifies them for a cache key: the digest of the split's photos that optimize wrote, which the
+        stream's chunks were made from, the transform and the normalisation."""
+        augmented = split == "train" and views > 1
+        transform = train_transform(self.image_size) if augmented else eval_transform(self.image_size)
+        labels = torch.tensor(self.index["labels"][split], dtype=torch.long)
+        identity = json.dumps(
+            {
+                "stream": self.data_dir,
+                "photos": self.index["digests"][split],
+                "transform": repr(transform),
+                "mean": self.mean.flatten().tolist(),
+                "std": self.std.flatten().tolist(),
+                "views": views if augmented else 1,
+            }
+        )
+        if not len(labels):
+            return [], labels, identity
+        photos = StreamOfPhotos(
+            self._stream(split, shuffle=False, decode=False), len(labels), DecodePhoto(transform, self.max_pixels)
+        )
+        return photos, labels.repeat(views if augmented else 1), identity
+
+    def use_features(self, split: str, features: torch.Tensor, labels: torch.Tensor, views: int = 1) -> None:
+        """Train, validate or test on ``features`` (N, F) instead of the stream of ``split`` from now on."""
+        self.features[split] = TensorBatchDataset(features, labels)
+        if split == "train":
+            self.cached_views = views
+
+
+def split_digest(files: Sequence[Path], labels: Sequence[int], digest_of: Callable[[Path], str]) -> str:
+    """One digest of a split: each photo's content digest and label, in order."""
+    digest = hashlib.sha256()
+    for file, label in zip(files, labels, strict=True):
+        digest.update(f"{digest_of(file)} {label}\n".encode())
+    return digest.hexdigest()

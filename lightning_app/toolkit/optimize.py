@@ -1,0 +1,88 @@
+"""``python -m lightning_app optimize --data_dir PHOTOS --output DIR_OR_URL``: an image folder as a LitData stream.
+
+The splits are ``CatDogDataModule``'s (its ``train/``/``val/``/``test/`` folders, or the same seeded carving), each
+written as LitData chunks that hold the photo files' own bytes (``datamodules/streaming.py``), in the split's order;
+``dataset.json`` beside them names the classes and lists each split's labels and a digest of its photos. Then
+``fit --data StreamingImageDataModule --data.data_dir DIR_OR_URL`` trains from the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import partial
+from pathlib import Path
+
+from datamodules import CatDogDataModule
+from datamodules.folder_layout import content_digest
+from datamodules.image_io import MAX_PIXELS
+from datamodules.streaming import FORMAT, INDEX, photo_sample, split_digest
+from lightning_app.errors import SettingError, require
+from lightning_app.runs.storage import location, write_text
+
+
+def optimize_images(
+    data_dir: str = "data/cats_dogs",
+    output: str = "data/cats_dogs_stream",
+    val_split: float = 0.2,
+    test_split: float = 0.1,
+    seed: int = 42,
+    skip_bad_files: bool = False,
+    chunk_bytes: str = "64MB",
+    num_workers: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> str:
+    """Write the photos of an image folder as a stream of LitData chunks, one per split, ready to train from.
+
+    Args:
+        data_dir: the image folder (one folder per class, or train/ val/ test/ with one folder per class each).
+        output: a new folder or URL (``s3://bucket/photos``, any storage LitData writes to).
+        val_split: fraction of the photos held out for validation when there is no val/ folder.
+        test_split: fraction held out for testing when there is no test/ folder.
+        seed: seed of the carved splits (the same as the image folder's with the same seed).
+        skip_bad_files: leave out unreadable photos with a warning instead of stopping at the first.
+        chunk_bytes: the size of a chunk (LitData's chunk_bytes).
+        num_workers: processes writing chunks (default: the CPU cores).
+        max_pixels: the largest photo accepted (checked in each file's header).
+    """
+    litdata = require("litdata", "stream", "optimize")
+    target = location(output)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise SettingError(f"--output {output} already holds files: name a new folder, or delete it first")
+    photos = CatDogDataModule(
+        data_dir=data_dir,
+        val_split=val_split,
+        test_split=test_split,
+        seed=seed,
+        skip_bad_files=skip_bad_files,
+        max_pixels=max_pixels,
+        num_workers=0,
+    )
+    splits = photos.split_files()
+    workers = num_workers or len(os.sched_getaffinity(0))
+    index = {"format": FORMAT, "class_names": photos.class_names, "counts": {}, "labels": {}, "digests": {}}
+    for split, (files, labels) in splits.items():
+        index["counts"][split], index["labels"][split] = len(files), list(labels)
+        index["digests"][split] = split_digest(files, labels, content_digest)
+        if not files:
+            continue
+        litdata.optimize(
+            fn=partial(photo_sample, max_pixels=max_pixels),
+            inputs=[(i, str(file), label) for i, (file, label) in enumerate(zip(files, labels, strict=True))],
+            output_dir=f"{str(output).rstrip('/')}/{split}",
+            chunk_bytes=chunk_bytes,
+            num_workers=min(workers, len(files)),
+            reorder_files=False,  # the split's order, which dataset.json's labels follow
+            keep_data_ordered=True,
+            verbose=False,
+            start_method="fork",  # workers share the loaded modules: spawn would import torch in each, per split
+        )
+    write_text(target / INDEX, json.dumps(index) + "\n")
+    counts = ", ".join(f"{n} {split}" for split, n in index["counts"].items())
+    size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) if isinstance(target, Path) else None
+    print(f"stream: {output} ({counts} photos{f', {size / 1e6:.1f} MB' if size is not None else ''})")
+    print(
+        f"train from it: python -m lightning_app fit -c catdog_transfer --data StreamingImageDataModule "
+        f"--data.data_dir {output}"
+    )
+    return str(output)

@@ -1,0 +1,49 @@
+"""``optimize``: an image folder written as a LitData stream, and trained from with the CLI."""
+
+import json
+import sys
+
+import pytest
+
+from datamodules.streaming import INDEX
+from tests.helpers.data import CATS_DOGS, write_photo_folder
+
+
+def test_optimize_writes_each_split_and_the_index(photo_stream):
+    photos, stream = photo_stream
+    index = json.loads((stream / INDEX).read_text())
+    assert index["class_names"] == ["cat", "dog"] and sum(index["counts"].values()) == 24
+    for split, count in index["counts"].items():
+        assert len(index["labels"][split]) == count and len(index["digests"][split]) == 64
+        assert (stream / split / "index.json").is_file()
+
+
+def test_optimize_into_a_folder_with_files_is_one_line(photo_stream, run_cli, capsys):
+    photos, stream = photo_stream
+    with pytest.raises(SystemExit) as stop:
+        run_cli("optimize", "--data_dir", str(photos), "--output", str(stream))
+    assert stop.value.code == 2
+    assert "already holds files: name a new folder" in capsys.readouterr().err
+
+
+def test_optimize_without_litdata_says_what_to_install(photo_root, run_cli, capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "litdata", None)
+    with pytest.raises(SystemExit) as stop:
+        run_cli("optimize", "--data_dir", str(photo_root), "--output", str(tmp_path / "out"))
+    assert stop.value.code == 2
+    assert "pip install -e '.[stream]'" in capsys.readouterr().err
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("config", ["catdog_transfer", "catdog_finetune"])
+def test_fit_test_and_predict_from_a_stream(config, tmp_path, run_cli, capsys):
+    photos = write_photo_folder(tmp_path / "photos", CATS_DOGS)
+    run_cli("optimize", "--data_dir", str(photos), "--output", "stream")
+    small = ["--model.backbone", "resnet18", "--model.weights", "none", "--data.image_size", "32"]
+    stream = ["--data", "StreamingImageDataModule", "--data.data_dir", "stream", "--data.num_workers", "0"]
+    run_cli("fit", "-c", config, *small, *stream, "--trainer.max_epochs", "2")
+    assert "test/acc:" in capsys.readouterr().out
+    run_cli("test", "--ckpt_path", "best", "--data.data_dir", "stream")
+    assert "test/acc:" in capsys.readouterr().out
+    run_cli("predict", "--ckpt_path", "best", "--data.data_dir", "stream", "--data.predict_path", str(photos / "cat"))
+    assert "predictions: " in capsys.readouterr().out
