@@ -61,14 +61,18 @@ def photo_sample(item: tuple[int, str, int], max_pixels: int = MAX_PIXELS) -> di
 
 
 class DecodePhoto:
-    """A stream's sample as a training pair: the photo decoded by the image folder's reader, then ``transform``."""
+    """A stream's sample as a training pair: the photo decoded by the image folder's reader, then ``transform``.
+    A sample is data from storage: a label outside the classes is an error naming the photo."""
 
-    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor], max_pixels: int) -> None:
-        self.transform, self.max_pixels = transform, max_pixels
+    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor], max_pixels: int, classes: int) -> None:
+        self.transform, self.max_pixels, self.classes = transform, max_pixels, classes
 
     def __call__(self, sample: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        pixels = read_rgb(NamedBytes(sample["image"], sample["name"]), self.max_pixels, "remove it and optimize again")
-        return self.transform(pixels), torch.tensor(sample["label"])
+        name, label = str(sample["name"])[:200], sample["label"]
+        if not isinstance(label, int) or not 0 <= label < self.classes:
+            raise DataError(f"the stream's photo {name} has the label {label!r}, not a class: write the stream again")
+        pixels = read_rgb(NamedBytes(sample["image"], name), self.max_pixels, "remove it and optimize again")
+        return self.transform(pixels), torch.tensor(label)
 
 
 class StreamOfPhotos(torch.utils.data.Dataset):
@@ -76,16 +80,19 @@ class StreamOfPhotos(torch.utils.data.Dataset):
     pass hands each process its positions). A sample at the wrong position is an error, never a silent mix-up of
     features and labels."""
 
-    def __init__(self, stream, count: int, decode: DecodePhoto) -> None:
-        self.stream, self.count, self.decode = stream, count, decode
+    def __init__(self, stream, labels: Sequence[int], decode: DecodePhoto) -> None:
+        self.stream, self.labels, self.decode = stream, list(labels), decode
 
     def __len__(self) -> int:
-        return self.count  # the stream's own len is this process's share
+        return len(self.labels)  # the stream's own len is this process's share
 
     def __getitem__(self, position: int) -> tuple[torch.Tensor, torch.Tensor]:
         sample = self.stream[position]
-        if sample["index"] != position:
-            raise DataError(f"the stream's sample {position} is its photo {sample['index']}: write it again")
+        if sample["index"] != position or sample["label"] != self.labels[position]:
+            raise DataError(
+                f"the stream's sample {position} is photo {sample['index']} of class {sample['label']!r}, where "
+                f"{INDEX} lists class {self.labels[position]}: write the stream again with optimize"
+            )
         return self.decode(sample)
 
 
@@ -151,9 +158,9 @@ class StreamingImageDataModule(ClassificationDataModule):
             ) from None
         except (OSError, ValueError) as err:
             raise DataError(f"{path} is not a stream's index ({err}): write the stream again with optimize") from None
-        names = index.get("class_names") if isinstance(index, dict) else None
-        if index.get("format") != FORMAT or not isinstance(names, list) or len(names) < 2:
-            raise DataError(f"{path} is not a stream's index of format {FORMAT}: write the stream again with optimize")
+        problem = index_problem(index)
+        if problem:
+            raise DataError(f"{path} is not a stream's index of format {FORMAT} ({problem}): write the stream again")
         return index
 
     @property
@@ -168,8 +175,11 @@ class StreamingImageDataModule(ClassificationDataModule):
             shuffle=shuffle,
             drop_last=False if not shuffle else None,  # None: LitData's choice (True under DDP, for equal shares)
             seed=self.seed,
-            transform=DecodePhoto(transform or eval_transform(self.image_size), self.max_pixels) if decode else None,
+            transform=self._decoder(transform or eval_transform(self.image_size)) if decode else None,
         )
+
+    def _decoder(self, transform: Callable[[torch.Tensor], torch.Tensor]) -> DecodePhoto:
+        return DecodePhoto(transform, self.max_pixels, len(self.class_names))
 
     def setup(self, stage: str) -> None:
         for split in SPLITS:
@@ -184,7 +194,7 @@ class StreamingImageDataModule(ClassificationDataModule):
             return []
         world = self.trainer.world_size if self.trainer is not None else 1
         count = self.index["counts"][split]
-        if count < world * self.batch_size:  # LitData hands out whole batches: a process would get none
+        if world > 1 and count // self.batch_size < world:  # LitData shares out whole batches: one would get none
             raise DataError(
                 f"the {split} split's {count} photos make less than one batch of {self.batch_size} for each of the "
                 f"{world} processes: lower --data.batch_size, or hold out more photos when you optimize"
@@ -234,8 +244,8 @@ class StreamingImageDataModule(ClassificationDataModule):
         split = "val" if self.index["counts"].get("val", 0) else "test"
         photos = StreamOfPhotos(
             self._stream(split, shuffle=False, decode=False),
-            self.index["counts"][split],
-            DecodePhoto(eval_transform(self.image_size), self.max_pixels),
+            self.index["labels"][split],
+            self._decoder(eval_transform(self.image_size)),
         )
         items = [photos[i] for i in range(min(n, len(photos)))]
         return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
@@ -262,7 +272,7 @@ class StreamingImageDataModule(ClassificationDataModule):
         if not len(labels):
             return [], labels, identity
         photos = StreamOfPhotos(
-            self._stream(split, shuffle=False, decode=False), len(labels), DecodePhoto(transform, self.max_pixels)
+            self._stream(split, shuffle=False, decode=False), labels.tolist(), self._decoder(transform)
         )
         return photos, labels.repeat(views if augmented else 1), identity
 
@@ -279,3 +289,24 @@ def split_digest(files: Sequence[Path], labels: Sequence[int], digest_of: Callab
     for file, label in zip(files, labels, strict=True):
         digest.update(f"{digest_of(file)} {label}\n".encode())
     return digest.hexdigest()
+
+
+def index_problem(index: object) -> str | None:
+    """What is wrong with a ``dataset.json`` read from storage (a file a user was given), or None. Linear time."""
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        return "no format 1"
+    names = index.get("class_names")
+    if not isinstance(names, list) or not 2 <= len(names) <= 100_000 or not all(isinstance(n, str) for n in names):
+        return "its class_names are not a list of 2 to 100,000 names"
+    for key in ("counts", "labels", "digests"):
+        if not isinstance(index.get(key), dict) or set(index[key]) - set(SPLITS):
+            return f"its {key} are not given by split"
+    for split in SPLITS:
+        count, labels = index["counts"].get(split, 0), index["labels"].get(split, [])
+        if not isinstance(count, int) or not isinstance(labels, list) or len(labels) != count:
+            return f"its {split} count and labels disagree"
+        if not all(isinstance(x, int) and 0 <= x < len(names) for x in labels):
+            return f"its {split} labels are not all classes"
+        if count and not isinstance(index["digests"].get(split), str):
+            return f"its {split} digest is missing"
+    return None

@@ -54,12 +54,18 @@ def test_the_cache_key_follows_the_photos_digest(photo_stream, tmp_path):
     assert stream_module(copy).feature_inputs("val")[2] != key
 
 
-def test_a_sample_out_of_place_is_an_error_not_a_mixup(photo_stream):
+def test_a_sample_out_of_place_or_of_another_class_is_an_error_not_a_mixup(photo_stream):
     _, stream = photo_stream
-    photos, _, _ = stream_module(stream).feature_inputs("train")
-    photos.count += 1  # a position past the split's end reads another photo's sample
-    with pytest.raises((DataError, IndexError, ValueError)):
-        photos[photos.count - 1]
+    photos, labels, _ = stream_module(stream).feature_inputs("train")
+    photos.stream = [photos.stream[1], photos.stream[0]]  # two samples swapped in storage
+    with pytest.raises(DataError, match="the stream's sample 0 is photo 1 of class"):
+        photos[0]
+    photos.stream = [{**photos.stream[1], "index": 0, "label": 1 - int(labels[0])}]
+    with pytest.raises(DataError, match="where dataset.json lists class"):
+        photos[0]
+    decode = photos.decode
+    with pytest.raises(DataError, match="has the label 7, not a class"):
+        decode({**photos.stream[0], "label": 7})
 
 
 @pytest.mark.parametrize(
@@ -68,6 +74,16 @@ def test_a_sample_out_of_place_is_an_error_not_a_mixup(photo_stream):
         (None, "not found: write the stream first with `python -m lightning_app optimize"),
         ("not json", "is not a stream's index"),
         ('{"format": 99, "class_names": ["a", "b"]}', "is not a stream's index of format 1"),
+        ("[1, 2]", "is not a stream's index of format 1"),
+        (
+            '{"format": 1, "class_names": ["a", "b"], "counts": {"train": 1}, "labels": {"train": [5]}, '
+            '"digests": {"train": "x"}}',
+            "its train labels are not all classes",
+        ),
+        (
+            '{"format": 1, "class_names": ["a", "b"], "counts": {"train": 2}, "labels": {"train": [1]}, "digests": {}}',
+            "its train count and labels disagree",
+        ),
     ],
 )
 def test_a_missing_or_bad_index_is_one_line(tmp_path, index, message):
