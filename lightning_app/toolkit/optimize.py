@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from functools import partial
 from pathlib import Path
 
 from datamodules import CatDogDataModule
 from datamodules.folder_layout import content_digest
-from datamodules.image_io import MAX_PIXELS
+from datamodules.image_io import MAX_PIXELS, check_header
 from datamodules.streaming import FORMAT, INDEX, photo_sample, split_digest
 from lightning_app.errors import SettingError, require
 from lightning_app.runs.storage import location, write_text
@@ -47,7 +48,8 @@ def optimize_images(
     """
     litdata = require("litdata", "stream", "optimize")
     target = location(output)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+    existed = target.exists()
+    if existed and (not target.is_dir() or any(target.iterdir())):
         raise SettingError(f"--output {output} already holds files: name a new folder, or delete it first")
     photos = CatDogDataModule(
         data_dir=data_dir,
@@ -59,11 +61,36 @@ def optimize_images(
         num_workers=0,
     )
     splits = photos.split_files()
+    hint = "remove it, or pass --skip_bad_files true" if not skip_bad_files else "remove it"
+    for files, _ in splits.values():  # here, in one line, not in LitData's workers (an error there stalls it)
+        for file in files:
+            check_header(file, max_pixels, hint)
     workers = num_workers or len(os.sched_getaffinity(0))
     index = {"format": FORMAT, "class_names": photos.class_names, "counts": {}, "labels": {}, "digests": {}}
     for split, (files, labels) in splits.items():
         index["counts"][split], index["labels"][split] = len(files), list(labels)
         index["digests"][split] = split_digest(files, labels, content_digest)
+    try:
+        write_splits(litdata, splits, output, workers, chunk_bytes, max_pixels)
+    except BaseException:
+        if isinstance(target, Path) and target.exists():  # a half-written local stream is not left behind
+            for written in target.iterdir() if existed else [target]:
+                shutil.rmtree(written, ignore_errors=True)
+        raise
+    write_text(target / INDEX, json.dumps(index) + "\n")
+    counts = ", ".join(f"{n} {split}" for split, n in index["counts"].items())
+    size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) if isinstance(target, Path) else None
+    print(f"stream: {output} ({counts} photos{f', {size / 1e6:.1f} MB' if size is not None else ''})")
+    print(
+        f"train from it: python -m lightning_app fit -c catdog_transfer --data StreamingImageDataModule "
+        f"--data.data_dir {output}"
+    )
+    return str(output)
+
+
+def write_splits(litdata, splits: dict, output: str, workers: int, chunk_bytes: str, max_pixels: int) -> None:
+    """Each split's photos as LitData chunks under ``output/<split>``, in the split's order."""
+    for split, (files, labels) in splits.items():
         if not files:
             continue
         litdata.optimize(
@@ -77,12 +104,3 @@ def optimize_images(
             verbose=False,
             start_method="fork",  # workers share the loaded modules: spawn would import torch in each, per split
         )
-    write_text(target / INDEX, json.dumps(index) + "\n")
-    counts = ", ".join(f"{n} {split}" for split, n in index["counts"].items())
-    size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) if isinstance(target, Path) else None
-    print(f"stream: {output} ({counts} photos{f', {size / 1e6:.1f} MB' if size is not None else ''})")
-    print(
-        f"train from it: python -m lightning_app fit -c catdog_transfer --data StreamingImageDataModule "
-        f"--data.data_dir {output}"
-    )
-    return str(output)

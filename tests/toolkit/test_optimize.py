@@ -47,3 +47,16 @@ def test_fit_test_and_predict_from_a_stream(config, tmp_path, run_cli, capsys):
     assert "test/acc:" in capsys.readouterr().out
     run_cli("predict", "--ckpt_path", "best", "--data.data_dir", "stream", "--data.predict_path", str(photos / "cat"))
     assert "predictions: " in capsys.readouterr().out
+
+
+def test_a_broken_photo_is_one_line_before_anything_is_written(tmp_path, run_cli, capsys):
+    photos = write_photo_folder(tmp_path / "photos", CATS_DOGS)
+    (photos / "cat" / "zz_broken.jpg").write_bytes(b"not an image")
+    with pytest.raises(SystemExit) as stop:
+        run_cli("optimize", "--data_dir", str(photos), "--output", "stream")
+    assert stop.value.code == 2
+    assert "zz_broken.jpg is not a readable image" in capsys.readouterr().err
+    assert not (tmp_path / "stream").exists()
+    run_cli("optimize", "--data_dir", str(photos), "--output", "stream", "--skip_bad_files", "true")
+    index = json.loads((tmp_path / "stream" / INDEX).read_text())
+    assert sum(index["counts"].values()) == 24  # the broken one left out
