@@ -21,6 +21,8 @@ from datamodules.streaming import FORMAT, INDEX, photo_sample, split_digest
 from lightning_app.errors import SettingError, require
 from lightning_app.runs.storage import location, write_text
 
+WRITABLE = ("s3", "gs", "r2")  # the object stores LitData's optimize uploads to (litdata.constants)
+
 
 def optimize_images(
     data_dir: str = "data/cats_dogs",
@@ -37,7 +39,8 @@ def optimize_images(
 
     Args:
         data_dir: the image folder (one folder per class, or train/ val/ test/ with one folder per class each).
-        output: a new folder or URL (``s3://bucket/photos``, any storage LitData writes to).
+        output: a new folder or URL (``s3://bucket/photos``; LitData writes to s3, gs and r2, with s3fs or gcsfs
+            installed for the index beside the chunks).
         val_split: fraction of the photos held out for validation when there is no val/ folder.
         test_split: fraction held out for testing when there is no test/ folder.
         seed: seed of the carved splits (the same as the image folder's with the same seed).
@@ -48,6 +51,11 @@ def optimize_images(
     """
     litdata = require("litdata", "stream", "optimize")
     target = location(output)
+    if target.protocol == "file":  # file:///x is the local folder /x
+        output, target = target.path, location(target.path)
+    elif target.protocol and target.protocol not in WRITABLE:
+        stores = ", ".join(f"{p}://" for p in WRITABLE)
+        raise SettingError(f"--output {output}: LitData writes streams to a local folder or to {stores}")
     existed = target.exists()
     if existed and (not target.is_dir() or any(target.iterdir())):
         raise SettingError(f"--output {output} already holds files: name a new folder, or delete it first")

@@ -60,3 +60,12 @@ def test_a_broken_photo_is_one_line_before_anything_is_written(tmp_path, run_cli
     run_cli("optimize", "--data_dir", str(photos), "--output", "stream", "--skip_bad_files", "true")
     index = json.loads((tmp_path / "stream" / INDEX).read_text())
     assert sum(index["counts"].values()) == 24  # the broken one left out
+
+
+def test_optimize_to_a_file_url_or_a_store_litdata_cannot_write(photo_root, tmp_path, run_cli, capsys):
+    run_cli("optimize", "--data_dir", str(photo_root), "--output", f"file://{tmp_path}/stream")
+    assert (tmp_path / "stream" / INDEX).is_file()
+    with pytest.raises(SystemExit) as stop:
+        run_cli("optimize", "--data_dir", str(photo_root), "--output", "memory://photos/stream")
+    assert stop.value.code == 2
+    assert "LitData writes streams to a local folder or to s3://, gs://, r2://" in capsys.readouterr().err
