@@ -38,6 +38,18 @@ def eval_transform(size: int = 224) -> v2.Compose:
     return v2.Compose([v2.Resize(resize, max_size=MAX_ASPECT * resize + 1, antialias=True), v2.CenterCrop(size)])
 
 
+def check_photo_settings(image_size: int, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """What every photo datamodule asks of its settings: a bounded crop, 3 finite means and 3 stds above 0."""
+    if not 8 <= image_size <= 4096:
+        raise DataError(f"image_size must be 8 to 4096 pixels, got {image_size}: pass e.g. --data.image_size 224")
+    for name, values in (("mean", mean), ("std", std)):
+        if values.numel() != 3 or not torch.isfinite(values).all() or (name == "std" and (values <= 0).any()):
+            raise DataError(
+                f"{name} must be 3 finite numbers (red, green, blue){', above 0' if name == 'std' else ''}, "
+                f"got {values.flatten().tolist()}: pass e.g. --data.{name} [0.5,0.5,0.5]"
+            )
+
+
 class CatDogDataModule(ClassificationDataModule):
     """Photos in one folder per class, for transfer learning (the lesson's cats and dogs, or any classes).
 
@@ -91,14 +103,7 @@ class CatDogDataModule(ClassificationDataModule):
         )
         if not 0 <= test_split < 1 or val_split + test_split >= 1:
             raise DataError(f"test_split must be in [0, 1) with val_split + test_split < 1, got {test_split}")
-        if not 8 <= image_size <= 4096:
-            raise DataError(f"image_size must be 8 to 4096 pixels, got {image_size}: pass e.g. --data.image_size 224")
-        for name, values in (("mean", self.mean), ("std", self.std)):
-            if values.numel() != 3 or not torch.isfinite(values).all() or (name == "std" and (values <= 0).any()):
-                raise DataError(
-                    f"{name} must be 3 finite numbers (red, green, blue){', above 0' if name == 'std' else ''}, "
-                    f"got {values.flatten().tolist()}: pass e.g. --data.{name} [0.5,0.5,0.5]"
-                )
+        check_photo_settings(image_size, self.mean, self.std)
         hint = "remove it or pass --data.skip_bad_files true" if not skip_bad_files else "remove it"
         self.read = reader(max_pixels=max_pixels, hint=hint)
         self.save_hyperparameters()

@@ -22,7 +22,13 @@ from upath import UPath
 
 from datamodules.base import ClassificationDataModule
 from datamodules.errors import DataError
-from datamodules.image_folder import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from datamodules.image_folder import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    check_photo_settings,
+    eval_transform,
+    train_transform,
+)
 from datamodules.image_io import MAX_PIXELS, check_header, read_rgb
 from datamodules.tensor_dataset import TensorBatchDataset
 
@@ -130,8 +136,7 @@ class StreamingImageDataModule(ClassificationDataModule):
         super().__init__(
             batch_size, 0.0, seed, num_workers, mean or IMAGENET_MEAN, std or IMAGENET_STD, predict_path, max_pixels
         )
-        if not 8 <= image_size <= 4096:
-            raise DataError(f"image_size must be 8 to 4096 pixels, got {image_size}: pass e.g. --data.image_size 224")
+        check_photo_settings(image_size, self.mean, self.std)
         self.save_hyperparameters()
         self.data_dir = data_dir.rstrip("/")
         self.image_size = image_size

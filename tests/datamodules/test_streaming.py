@@ -146,3 +146,10 @@ def test_a_split_too_small_for_every_process_is_one_line(photo_stream):
     data.setup("test")
     with pytest.raises(DataError, match="make less than one batch of 2 for each of the 2 processes"):
         data.test_dataloader()
+
+
+@pytest.mark.parametrize("setting", [{"image_size": 4}, {"std": [0.5, 0.0, 0.5]}, {"mean": [0.5]}])
+def test_a_streams_settings_are_checked_as_the_folders(photo_stream, setting):
+    _, stream = photo_stream
+    with pytest.raises(DataError, match="image_size must be|std must be|mean must be"):
+        stream_module(stream, **setting)
