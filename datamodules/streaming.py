@@ -1,8 +1,8 @@
 """Photos that stream from storage in LitData's chunks: for image sets too large for one disk or one listing.
 
 ``python -m lightning_app optimize`` writes an image folder as one LitData stream per split (``train/``, ``val/``,
-``test/``) plus ``dataset.json`` (the class names, the counts, and a digest of each split's photos), on a local
-folder or any storage LitData writes to (``s3://``, ``gs://``, ...). A sample holds the photo file's own bytes,
+``test/``) plus ``dataset.json``, on a local folder or any storage LitData writes to (``s3://``, ``gs://``, ...);
+what they hold is ``stream_format.py``'s. A sample holds the photo file's own bytes,
 so the stream decodes with the image folder's reader and transforms: the same pixels, classes and splits as
 ``CatDogDataModule``. LitData gives each DDP process and each loader worker its own chunks, and its loader's
 state goes into Lightning's checkpoints, so a run resumes mid-epoch where it stopped.
@@ -10,12 +10,9 @@ state goes into Lightning's checkpoints, so a run resumes mid-epoch where it sto
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import cached_property
-from pathlib import Path
 
 import torch
 from upath import UPath
@@ -29,12 +26,9 @@ from datamodules.image_folder import (
     eval_transform,
     train_transform,
 )
-from datamodules.image_io import MAX_PIXELS, check_header, read_rgb
+from datamodules.image_io import MAX_PIXELS
+from datamodules.stream_format import FORMAT, INDEX, SPLITS, DecodePhoto, StreamOfPhotos, index_problem
 from datamodules.tensor_dataset import TensorBatchDataset
-
-SPLITS = ("train", "val", "test")
-INDEX = "dataset.json"  # beside the splits' folders: what the stream holds
-FORMAT = 1
 
 
 def litdata():
@@ -44,62 +38,6 @@ def litdata():
     except ImportError:
         raise DataError("streamed photos need the package litdata: pip install -e '.[stream]'") from None
     return module
-
-
-class NamedBytes(io.BytesIO):
-    """A photo's bytes that errors name by the photo's file name, not as a buffer."""
-
-    def __init__(self, data: bytes, name: str) -> None:
-        super().__init__(data)
-        self.name = name
-
-    def __str__(self) -> str:
-        return self.name
-
-
-def photo_sample(item: tuple[int, str, int], max_pixels: int = MAX_PIXELS) -> dict:
-    """One photo as a stream stores it (LitData's ``optimize`` calls this in its workers): its position in the
-    split, the file's bytes, its label and its name. The header is checked first, so a file claiming a huge
-    picture is refused here, not at training time."""
-    position, path, label = item
-    check_header(path, max_pixels, "remove it, or run optimize with --skip_bad_files true")
-    return {"index": int(position), "image": Path(path).read_bytes(), "label": int(label), "name": Path(path).name}
-
-
-class DecodePhoto:
-    """A stream's sample as a training pair: the photo decoded by the image folder's reader, then ``transform``.
-    A sample is data from storage: a label outside the classes is an error naming the photo."""
-
-    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor], max_pixels: int, classes: int) -> None:
-        self.transform, self.max_pixels, self.classes = transform, max_pixels, classes
-
-    def __call__(self, sample: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        name, label = str(sample["name"])[:200], sample["label"]
-        if not isinstance(label, int) or not 0 <= label < self.classes:
-            raise DataError(f"the stream's photo {name} has the label {label!r}, not a class: write the stream again")
-        pixels = read_rgb(NamedBytes(sample["image"], name), self.max_pixels, "remove it and optimize again")
-        return self.transform(pixels), torch.tensor(label)
-
-
-class StreamOfPhotos(torch.utils.data.Dataset):
-    """A split of a stream by position, in the order ``dataset.json`` lists it (a map-style dataset: the feature
-    pass hands each process its positions). A sample at the wrong position is an error, never a silent mix-up of
-    features and labels."""
-
-    def __init__(self, stream, labels: Sequence[int], decode: DecodePhoto) -> None:
-        self.stream, self.labels, self.decode = stream, list(labels), decode
-
-    def __len__(self) -> int:
-        return len(self.labels)  # the stream's own len is this process's share
-
-    def __getitem__(self, position: int) -> tuple[torch.Tensor, torch.Tensor]:
-        sample = self.stream[position]
-        if sample["index"] != position or sample["label"] != self.labels[position]:
-            raise DataError(
-                f"the stream's sample {position} is photo {sample['index']} of class {sample['label']!r}, where "
-                f"{INDEX} lists class {self.labels[position]}: write the stream again with optimize"
-            )
-        return self.decode(sample)
 
 
 class StreamingImageDataModule(ClassificationDataModule):
@@ -186,6 +124,11 @@ class StreamingImageDataModule(ClassificationDataModule):
     def _decoder(self, transform: Callable[[torch.Tensor], torch.Tensor]) -> DecodePhoto:
         return DecodePhoto(transform, self.max_pixels, len(self.class_names))
 
+    def _photos(self, split: str, transform: Callable[[torch.Tensor], torch.Tensor]) -> StreamOfPhotos:
+        """``split`` by position, each photo checked against ``dataset.json`` and decoded through ``transform``."""
+        stream = self._stream(split, shuffle=False, decode=False)
+        return StreamOfPhotos(stream, self.index["labels"][split], self._decoder(transform))
+
     def setup(self, stage: str) -> None:
         for split in SPLITS:
             if split not in self.streams and self.index["counts"].get(split, 0):
@@ -247,11 +190,7 @@ class StreamingImageDataModule(ClassificationDataModule):
 
     def sample_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         split = "val" if self.index["counts"].get("val", 0) else "test"
-        photos = StreamOfPhotos(
-            self._stream(split, shuffle=False, decode=False),
-            self.index["labels"][split],
-            self._decoder(eval_transform(self.image_size)),
-        )
+        photos = self._photos(split, eval_transform(self.image_size))
         items = [photos[i] for i in range(min(n, len(photos)))]
         return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
 
@@ -276,42 +215,10 @@ class StreamingImageDataModule(ClassificationDataModule):
         )
         if not len(labels):
             return [], labels, identity
-        photos = StreamOfPhotos(
-            self._stream(split, shuffle=False, decode=False), labels.tolist(), self._decoder(transform)
-        )
-        return photos, labels.repeat(views if augmented else 1), identity
+        return self._photos(split, transform), labels.repeat(views if augmented else 1), identity
 
     def use_features(self, split: str, features: torch.Tensor, labels: torch.Tensor, views: int = 1) -> None:
         """Train, validate or test on ``features`` (N, F) instead of the stream of ``split`` from now on."""
         self.features[split] = TensorBatchDataset(features, labels)
         if split == "train":
             self.cached_views = views
-
-
-def split_digest(files: Sequence[Path], labels: Sequence[int], digest_of: Callable[[Path], str]) -> str:
-    """One digest of a split: each photo's content digest and label, in order."""
-    digest = hashlib.sha256()
-    for file, label in zip(files, labels, strict=True):
-        digest.update(f"{digest_of(file)} {label}\n".encode())
-    return digest.hexdigest()
-
-
-def index_problem(index: object) -> str | None:
-    """What is wrong with a ``dataset.json`` read from storage (a file a user was given), or None. Linear time."""
-    if not isinstance(index, dict) or index.get("format") != FORMAT:
-        return "no format 1"
-    names = index.get("class_names")
-    if not isinstance(names, list) or not 2 <= len(names) <= 100_000 or not all(isinstance(n, str) for n in names):
-        return "its class_names are not a list of 2 to 100,000 names"
-    for key in ("counts", "labels", "digests"):
-        if not isinstance(index.get(key), dict) or set(index[key]) - set(SPLITS):
-            return f"its {key} are not given by split"
-    for split in SPLITS:
-        count, labels = index["counts"].get(split, 0), index["labels"].get(split, [])
-        if not isinstance(count, int) or not isinstance(labels, list) or len(labels) != count:
-            return f"its {split} count and labels disagree"
-        if not all(isinstance(x, int) and 0 <= x < len(names) for x in labels):
-            return f"its {split} labels are not all classes"
-        if count and not isinstance(index["digests"].get(split), str):
-            return f"its {split} digest is missing"
-    return None

@@ -23,21 +23,22 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.io import ImageReadMode, decode_jpeg
 
-from datamodules.image_io import ImageFileDataset, check_size
+from datamodules.image_io import MAX_PIXELS, ImageFileDataset, check_size
 
 ORIENTATION = 0x0112  # the EXIF tag nvJPEG does not apply
 
 
 def photo_files(images: Dataset) -> tuple[list[Path], Callable, Callable, int] | None:
     """The files, transform, reader and pixel limit behind a feature pass's images (an ``ImageFileDataset``, or a
-    ``Subset`` of one, a process's share), or None when they are not files (a stream)."""
+    ``Subset`` of one, a process's share), or None when they are not files (a stream). The limit is the reader's
+    (``image_io.reader``), or the default where a reader does not say."""
     indices = None
     if isinstance(images, Subset):
         images, indices = images.dataset, list(images.indices)
     if not isinstance(images, ImageFileDataset):
         return None
     files = images.files if indices is None else [images.files[i] for i in indices]
-    limit = getattr(images.reader, "keywords", {}).get("max_pixels")
+    limit = getattr(images.reader, "keywords", {}).get("max_pixels", MAX_PIXELS)
     return files, images.transform, images.reader, limit
 
 
@@ -45,7 +46,7 @@ class RawPhotos(Dataset):
     """Each photo as its JPEG bytes for the device to decode, or, where nvJPEG should not take it, as the pixels
     the reader decodes on the CPU. Runs in the loader's workers."""
 
-    def __init__(self, files: list[Path], reader: Callable[[Path], torch.Tensor], max_pixels: int | None) -> None:
+    def __init__(self, files: list[Path], reader: Callable[[Path], torch.Tensor], max_pixels: int) -> None:
         self.files, self.reader, self.max_pixels = files, reader, max_pixels
 
     def __len__(self) -> int:
@@ -61,8 +62,7 @@ class RawPhotos(Dataset):
         """A baseline RGB or grey JPEG without rotation, within the reader's bounds (read from the header)."""
         try:
             with Image.open(path) as image:
-                if self.max_pixels is not None:
-                    check_size(path, *image.size, self.max_pixels)
+                check_size(path, *image.size, self.max_pixels)
                 return (
                     image.format == "JPEG" and image.mode in ("RGB", "L") and image.getexif().get(ORIENTATION, 1) == 1
                 )

@@ -1,8 +1,9 @@
 """``python -m lightning_app optimize --data_dir PHOTOS --output DIR_OR_URL``: an image folder as a LitData stream.
 
 The splits are ``CatDogDataModule``'s (its ``train/``/``val/``/``test/`` folders, or the same seeded carving), each
-written as LitData chunks that hold the photo files' own bytes (``datamodules/streaming.py``), in the split's order;
-``dataset.json`` beside them names the classes and lists each split's labels and a digest of its photos. Then
+written as LitData chunks that hold the photo files' own bytes, in the split's order;
+``dataset.json`` beside them names the classes and lists each split's labels and a digest of its photos (the format
+is ``datamodules/stream_format.py``'s). Then
 ``fit --data StreamingImageDataModule --data.data_dir DIR_OR_URL`` trains from the stream.
 """
 
@@ -11,13 +12,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from functools import partial
 from pathlib import Path
 
 from datamodules import CatDogDataModule
 from datamodules.folder_layout import content_digest
 from datamodules.image_io import MAX_PIXELS, check_header
-from datamodules.streaming import FORMAT, INDEX, photo_sample, split_digest
+from datamodules.stream_format import FORMAT, INDEX, photo_sample, split_digest
 from lightning_app.errors import SettingError, require
 from lightning_app.runs.storage import location, write_text
 
@@ -70,16 +70,19 @@ def optimize_images(
     )
     splits = photos.split_files()
     hint = "remove it, or pass --skip_bad_files true" if not skip_bad_files else "remove it"
-    for files, _ in splits.values():  # here, in one line, not in LitData's workers (an error there stalls it)
-        for file in files:
-            check_header(file, max_pixels, hint)
-    workers = num_workers or len(os.sched_getaffinity(0))
+
+    def checked_digest(file: Path) -> str:
+        """Every header checked here, in one line, before LitData's workers start (an error there stalls them)."""
+        check_header(file, max_pixels, hint)
+        return content_digest(file)
+
     index = {"format": FORMAT, "class_names": photos.class_names, "counts": {}, "labels": {}, "digests": {}}
     for split, (files, labels) in splits.items():
         index["counts"][split], index["labels"][split] = len(files), list(labels)
-        index["digests"][split] = split_digest(files, labels, content_digest)
+        index["digests"][split] = split_digest(files, labels, checked_digest)
+    workers = num_workers or len(os.sched_getaffinity(0))
     try:
-        write_splits(litdata, splits, output, workers, chunk_bytes, max_pixels)
+        write_splits(litdata, splits, output, workers, chunk_bytes)
     except BaseException:
         if isinstance(target, Path) and target.exists():  # a half-written local stream is not left behind
             for written in target.iterdir() if existed else [target]:
@@ -96,13 +99,13 @@ def optimize_images(
     return str(output)
 
 
-def write_splits(litdata, splits: dict, output: str, workers: int, chunk_bytes: str, max_pixels: int) -> None:
+def write_splits(litdata, splits: dict, output: str, workers: int, chunk_bytes: str) -> None:
     """Each split's photos as LitData chunks under ``output/<split>``, in the split's order."""
     for split, (files, labels) in splits.items():
         if not files:
             continue
         litdata.optimize(
-            fn=partial(photo_sample, max_pixels=max_pixels),
+            fn=photo_sample,
             inputs=[(i, str(file), label) for i, (file, label) in enumerate(zip(files, labels, strict=True))],
             output_dir=f"{str(output).rstrip('/')}/{split}",
             chunk_bytes=chunk_bytes,

@@ -7,7 +7,7 @@ import torch
 from lightning.pytorch import Callback
 
 from datamodules import DataError, StreamingImageDataModule
-from datamodules.streaming import INDEX
+from datamodules.stream_format import INDEX
 from tests.helpers.data import photo_module
 
 

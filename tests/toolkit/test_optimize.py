@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from datamodules.streaming import INDEX
+from datamodules.stream_format import INDEX
 from tests.helpers.data import CATS_DOGS, write_photo_folder
 
 
