@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -49,26 +50,28 @@ def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, hint: str = "remove
     an image over ``max_pixels`` is refused before anything is decoded (a decompression bomb). Any failure is a
     ``DataError`` naming the file and ending with ``hint``.
     """
-    try:
-        with _open(path, hint) as image:
-            check_size(path, *image.size, max_pixels, hint)
-            return _to_rgb(image)
-    except DataError:
-        raise
-    except Exception as err:  # noqa: BLE001 - malformed files make PIL raise many kinds (struct.error, KeyError, ...)
-        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        raise DataError(f"{path} is not a readable image ({reason}): {hint}") from err
+    with _checked(path, max_pixels, hint) as image:
+        return _to_rgb(image)
 
 
 def check_header(path: str | Path, max_pixels: int = MAX_PIXELS, hint: str = "remove or replace it") -> None:
     """Refuse, from its header alone, an image ``read_rgb`` would refuse for its size: the check of a file that is
     stored now and decoded later (a stream's photo)."""
+    with _checked(path, max_pixels, hint):
+        pass
+
+
+@contextlib.contextmanager
+def _checked(path: str | Path, max_pixels: int, hint: str) -> Iterator[Image.Image]:
+    """The image at ``path`` opened (its header read) and its size checked; any failure, while open too, is a
+    ``DataError`` naming the file and ending with ``hint``."""
     try:
         with _open(path, hint) as image:
             check_size(path, *image.size, max_pixels, hint)
+            yield image
     except DataError:
         raise
-    except Exception as err:  # noqa: BLE001 - as read_rgb
+    except Exception as err:  # noqa: BLE001 - malformed files make PIL raise many kinds (struct.error, KeyError, ...)
         reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise DataError(f"{path} is not a readable image ({reason}): {hint}") from err
 
