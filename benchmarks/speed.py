@@ -5,7 +5,7 @@
   (c) this app's ``fit``, run as ``python -m lightning_app fit`` (MNIST) and ``fit -c fashion_classifier``
       with everything as shipped (logging, checkpointing, progress bar, the warm-up and cosine schedule);
       variants: ``app`` (the defaults: the fast path) and ``per_step`` (``--fast_path null``: Lightning's
-      per-step path, the same optimizer steps)
+      per-step path, the same optimizer steps); ``--before DIR`` adds ``before``, another checkout's defaults
 
 (b) runs without the variable importing Lightning sets (``PYTORCH_NVML_BASED_CUDA_CHECK``), as a script that
 uses PyTorch alone would; see lightning_app/engine/host_tuning.py. Each epoch is training plus a validation pass over
@@ -146,15 +146,17 @@ def tensor_loop(data_dir: Path, dm_class, hidden, dropout, epochs: int, device, 
     return {"epoch_s": times, "test_acc": evaluate(x_test, y_test), "train_samples": len(x_train)}
 
 
-def app_fit(args: list[str], workdir: Path) -> dict:
-    """(c): the CLI in a subprocess; epoch times from its TensorBoard events, accuracy from metrics.json."""
+def app_fit(args: list[str], workdir: Path, app_root: Path | None = None) -> dict:
+    """(c): the CLI in a subprocess; epoch times from its TensorBoard events, accuracy from metrics.json.
+    ``app_root``: another checkout of the app to run instead (an earlier commit, for before and after)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     logs = workdir / "logs"
     shutil.rmtree(logs, ignore_errors=True)
     start = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": str(app_root)} if app_root else None
     done = subprocess.run(
-        [sys.executable, "-m", "lightning_app", "fit", *args], cwd=workdir, capture_output=True, text=True
+        [sys.executable, "-m", "lightning_app", "fit", *args], cwd=workdir, capture_output=True, text=True, env=env
     )
     if done.returncode:
         raise RuntimeError(f"fit {' '.join(args)} failed:\n{done.stderr[-3000:]}")
@@ -227,7 +229,8 @@ def small_task(task: str, run: int, opts, workdir: Path, device, accelerator: st
     for name, r, m in (("(a) lesson loop", a, ma), ("(b) tensor loop", b, mb))[0 if a else 1 :]:
         emit(f"| {label} | {name} | {m:.3f} | {n / m:,.0f} | {r['test_acc']:.4f} | |")
     for name in opts.variants:
-        r = this[f"c_{name}"] = app_fit([*common, *VARIANTS[name]], workdir)
+        before = name == "before"
+        r = this[f"c_{name}"] = app_fit([*common, *VARIANTS.get(name, [])], workdir, opts.before if before else None)
         mc = median_after_warmup(r["epoch_s"])
         r["c_over_b"] = mc / mb
         note = f"c/b = {mc / mb:.2f}" + (f", c/a = {mc / ma:.2f}" if a else "") + f", whole fit {r['wall_s']:.1f} s"
@@ -263,7 +266,15 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["mnist", "fashion", "transfer"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "logs" / "benchmarks" / "speed.json")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of an earlier commit (git worktree add DIR COMMIT): its defaults run as the variant "
+        "'before', side by side with this checkout's",
+    )
     opts = parser.parse_args()
+    if opts.before:
+        opts.variants = [*opts.variants, "before"]
     device = torch.device(opts.device)
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     workdir = Path(tempfile.mkdtemp(prefix="dlwp-bench-"))

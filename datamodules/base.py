@@ -130,6 +130,20 @@ class ClassificationDataModule(LightningDataModule):
         dataset = ImageFileDataset(self.predict_files, labels, self.predict_transform(), read)
         return self.make_loader(dataset, shuffle=False)
 
+    def follow_model(self, model: object | None = None) -> None:
+        """Normalise as ``model`` says it needs (``input_mean``/``input_std``: a transfer model's backbone), by
+        default the model of the Trainer this datamodule is attached to; a model that says nothing leaves this
+        datamodule's own ``mean``/``std``. Each ``setup`` calls it first, before a feature pass reads them."""
+        if model is None:
+            model = getattr(self.trainer, "lightning_module", None)
+        mean, std = getattr(model, "input_mean", None), getattr(model, "input_std", None)
+        if mean is None or std is None:
+            return
+        self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
+        self._stats.clear()
+        self._resident.clear()
+
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images to float in [0, 1], then ``(x - mean) / std`` (the lesson's ToTensor + Normalize)."""
         if images.device not in self._stats:  # copied once per device: a copy per batch would sync a GPU

@@ -135,6 +135,7 @@ class IdxDataModule(ClassificationDataModule):
         return perm[n_val:], perm[:n_val]
 
     def setup(self, stage: str) -> None:
+        self.follow_model()
         if stage in ("fit", "validate") and self.train_set is None:
             images, labels = self._load(train=True)
             train_idx, val_idx = self.split_indices(len(images))

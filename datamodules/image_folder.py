@@ -185,6 +185,7 @@ class CatDogDataModule(ClassificationDataModule):
         return splits
 
     def setup(self, stage: str) -> None:
+        self.follow_model()
         if self.test_images is not None:  # all splits are made together, once
             return
         splits = self.split_files()

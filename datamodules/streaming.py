@@ -130,6 +130,7 @@ class StreamingImageDataModule(ClassificationDataModule):
         return StreamOfPhotos(stream, self.index["labels"][split], self._decoder(transform))
 
     def setup(self, stage: str) -> None:
+        self.follow_model()
         for split in SPLITS:
             if split not in self.streams and self.index["counts"].get(split, 0):
                 self.streams[split] = self._stream(split, shuffle=split == "train")

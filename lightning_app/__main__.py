@@ -6,9 +6,10 @@ import sys
 
 
 def main() -> None:
-    """Run the command, then leave without the interpreter's teardown (cli/quick_exit.py)."""
-    from lightning_app.cli.quick_exit import leave
+    """Run the command, then leave without the interpreter's teardown where that is safe (cli/quick_exit.py)."""
+    from lightning_app.cli.quick_exit import arm, leave
 
+    arm()
     try:
         run_command(sys.argv[1:])
     except SystemExit as stop:

@@ -100,3 +100,24 @@ class GroupedData(Protocol):
 
     batch_size: int
     steps_per_load: int
+
+
+@runtime_checkable
+class FastPathSafe(Protocol):
+    """A callback that declares whether it works on the fast path, where a training batch holds several
+    optimizer steps: ``fast_path_safe`` is true when it acts only per fit, epoch or validation (or, like the app's
+    progress bar and NaN check, was written for loaded batches). Any other callback, unless Lightning's and known
+    to act per epoch, sends the run to Lightning's per-step path (``engine/fast_path.py``)."""
+
+    fast_path_safe: bool
+
+
+@runtime_checkable
+class NormalizedInput(Protocol):
+    """A model that says how its input is normalised (the transfer model: its backbone's mean and std, saved
+    with it). The app's datamodules normalise with these instead of their own ``mean``/``std`` wherever they
+    feed such a model (``follow_model`` in datamodules/base.py): in a Trainer, in the Predictor, export and the
+    demo."""
+
+    input_mean: Sequence[float]
+    input_std: Sequence[float]

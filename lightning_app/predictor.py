@@ -41,6 +41,7 @@ class Predictor:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.datamodule = datamodule
+        datamodule.follow_model(model)  # a transfer model's own normalisation (contracts.NormalizedInput)
         self.class_names = list(model.class_names)
         self.read = datamodule.predict_reader()
         self.transform = datamodule.predict_transform()

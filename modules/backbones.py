@@ -13,6 +13,17 @@ from torchvision.models import ResNet18_Weights
 from modules.errors import ModelError
 from modules.weights import safe_load
 
+# the BatchNorm layers, by torch's public classes (timm's BatchNormAct2d is a BatchNorm2d)
+BATCH_NORMS = (
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.LazyBatchNorm1d,
+    nn.LazyBatchNorm2d,
+    nn.LazyBatchNorm3d,
+)
+
 # the statistics torchvision's ImageNet weights were trained with (their preset transform says them)
 _IMAGENET = ResNet18_Weights.IMAGENET1K_V1.transforms()
 IMAGENET_MEAN, IMAGENET_STD = tuple(_IMAGENET.mean), tuple(_IMAGENET.std)

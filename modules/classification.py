@@ -81,7 +81,10 @@ class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
             # the next step's rates on the new length (a run that ended its decay would make it at rate 0)
             for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
                 group["lr"] = lr
-            self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list[float | torch.Tensor]:
+        """The rates the optimizer steps with now (also right after ``fit_to_run`` changed them)."""
+        return [group["lr"] for group in self.optimizer.param_groups]
 
     def get_lr(self) -> list[float | torch.Tensor]:
         factor = warmup_cosine(max(self.last_epoch, 0), self.total, self.warmup)

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from modules.backbones import build_backbone, get_backbone
+from modules.backbones import BATCH_NORMS, build_backbone, get_backbone
 from modules.classification import ClassificationModule
+from modules.errors import ModelError
 
 
 class TransferModel(ClassificationModule):
@@ -27,6 +27,11 @@ class TransferModel(ClassificationModule):
         hidden: width of the head's hidden layer.
         dropout: dropout of the head.
         channels_last: on a GPU, run the backbone in channels_last memory format.
+        input_mean: the per-channel mean the backbone's inputs are normalised with; None takes the backbone's own.
+        input_std: the per-channel std, as ``input_mean``. Both are saved with the model (its checkpoint holds the
+            numbers), and the app's datamodules normalise with them (the contract ``NormalizedInput`` in
+            lightning_app/contracts.py): the command line, a plain Trainer, the Predictor,
+            export and the demo feed the backbone the same input.
     """
 
     def __init__(
@@ -42,8 +47,18 @@ class TransferModel(ClassificationModule):
         lr_schedule: str = "cosine",
         init_from: str | None = None,
         optimizer: str = "adam",
+        input_mean: list[float] | None = None,
+        input_std: list[float] | None = None,
         **retired: object,
     ) -> None:
+        spec = get_backbone(backbone)
+        # resolved before the base saves the hyperparameters, so the checkpoint and hparams.yaml hold the numbers
+        input_mean = [float(v) for v in (spec.mean if input_mean is None else input_mean)]
+        input_std = [float(v) for v in (spec.std if input_std is None else input_std)]
+        if len(input_mean) != 3 or len(input_std) != 3 or min(input_std) <= 0:
+            raise ModelError(
+                f"input_mean and input_std must be 3 numbers each (std above 0), got {input_mean}, {input_std}"
+            )
         super().__init__(
             num_classes=num_classes,
             lr=lr,
@@ -53,7 +68,8 @@ class TransferModel(ClassificationModule):
             optimizer=optimizer,
             **retired,
         )
-        spec = get_backbone(backbone)
+        self.input_mean, self.input_std = input_mean, input_std
+        self.hparams.update(input_mean=input_mean, input_std=input_std)  # also where a CLI passed its own hparams
         self.backbone = build_backbone(backbone, weights)
         self.backbone.requires_grad_(False)
         self.backbone.eval()
@@ -83,7 +99,7 @@ class TransferModel(ClassificationModule):
             self.backbone.eval()
         elif mode:
             for layer in self.backbone.modules():
-                if isinstance(layer, _BatchNorm) and not any(p.requires_grad for p in layer.parameters()):
+                if isinstance(layer, BATCH_NORMS) and not any(p.requires_grad for p in layer.parameters()):
                     layer.eval()
         return self
 

@@ -10,6 +10,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 class EpochTimer(Callback):
     """Logs ``time/epoch_s``: wall seconds of each training epoch, its validation included."""
 
+    fast_path_safe = True  # acts per epoch, or reads loaded batches as they are (contracts.FastPathSafe)
+
     def __init__(self) -> None:
         self._start = 0.0
 

@@ -8,11 +8,12 @@ import json
 import math
 
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_app.runs.checkpoints import monitoring_checkpoint
 from lightning_app.runs.run_folders import run_dir
-from lightning_app.runs.storage import write_text
+from lightning_app.runs.storage import location, write_text
 
 
 class MetricsJSON(Callback):
@@ -23,11 +24,15 @@ class MetricsJSON(Callback):
     ``fit`` the file holds the final train/val metrics and the test metrics of the best checkpoint. The CSV
     holds ``epoch``, ``global_step`` and every ``train/``, ``val/``, ``lr-`` and ``time/`` value of each epoch;
     a resumed run goes on in the same file (rows of epochs it trains again are replaced). Lightning's
-    CSVLogger would delete an existing ``metrics.csv`` in a resumed run's folder, hence this.
+    CSVLogger would delete an existing ``metrics.csv`` in a resumed run's folder, hence this; where a CSVLogger
+    writes its own ``metrics.csv`` into the run folder, this table is ``epochs.csv`` beside it.
     """
+
+    fast_path_safe = True  # acts per epoch, or reads loaded batches as they are (contracts.FastPathSafe)
 
     filename = "metrics.json"
     csv_filename = "metrics.csv"
+    csv_beside_csvlogger = "epochs.csv"
     csv_prefixes = ("train/", "val/", "lr-", "time/")
 
     @rank_zero_only
@@ -38,6 +43,8 @@ class MetricsJSON(Callback):
         path = folder / self.filename
         metrics = json.loads(path.read_text()) if path.exists() else {}
         for key, value in trainer.callback_metrics.items():
+            if key == "step":  # the fast path's logger step (engine/fast_path.py); global_step is below
+                continue
             number = float(value)
             metrics[key] = number if math.isfinite(number) else str(number)
         metrics["epoch"] = trainer.current_epoch
@@ -70,14 +77,15 @@ class MetricsJSON(Callback):
         folder = run_dir(trainer)
         if epoch is None or folder is None or not trainer.is_global_zero:
             return
-        path = folder / self.csv_filename
+        path = folder / self.table_name(trainer, folder)
         row = {"epoch": epoch, "global_step": trainer.global_step}
         for key, value in trainer.callback_metrics.items():
             if key.startswith(self.csv_prefixes):
                 row[key] = float(value)
         rows = []
         if path.exists():
-            rows = [r for r in csv.DictReader(io.StringIO(path.read_text(), newline="")) if int(r["epoch"]) < epoch]
+            table = csv.DictReader(io.StringIO(path.read_text(), newline=""))
+            rows = [r for r in table if str(r.get("epoch", "")).isdigit() and int(r["epoch"]) < epoch]
         rows.append(row)
         columns = ["epoch", "global_step", *sorted({k for r in rows for k in r} - {"epoch", "global_step"})]
         folder.mkdir(parents=True, exist_ok=True)
@@ -86,6 +94,13 @@ class MetricsJSON(Callback):
         writer.writeheader()
         writer.writerows(rows)
         write_text(path, text.getvalue())
+
+    def table_name(self, trainer: Trainer, folder: object) -> str:
+        """``metrics.csv``, or ``epochs.csv`` where a CSVLogger writes its ``metrics.csv`` into ``folder``."""
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger) and str(location(logger.log_dir)) == str(folder):
+                return self.csv_beside_csvlogger
+        return self.csv_filename
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._write(trainer)

@@ -17,6 +17,8 @@ class StopOnNonFiniteLoss(Callback):
     validation are never made from a broken model: the last good checkpoint stays.
     """
 
+    fast_path_safe = True  # acts per epoch, or reads loaded batches as they are (contracts.FastPathSafe)
+
     def __init__(self, check_every: int = 50) -> None:
         self.check_every = check_every
         self._losses: torch.Tensor | None = None

@@ -18,6 +18,8 @@ class PredictionWriter(BasePredictionWriter):
     and PNGs: one ``view_classify`` figure per image for up to ``per_image`` images, else grids of 16 for the
     first ``grid_images``."""
 
+    fast_path_safe = True  # acts per epoch, or reads loaded batches as they are (contracts.FastPathSafe)
+
     def __init__(self, per_image: int = 16, grid_images: int = 64) -> None:
         super().__init__(write_interval="epoch")
         self.per_image = per_image

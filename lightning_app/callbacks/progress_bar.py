@@ -14,6 +14,8 @@ class ThrottledProgressBar(RichProgressBar):
     whose bar is disabled (all but rank 0 under DDP) it does nothing, as Lightning's own bar does.
     """
 
+    fast_path_safe = True  # acts per epoch, or reads loaded batches as they are (contracts.FastPathSafe)
+
     def __init__(self, interval: float = 0.5) -> None:
         super().__init__(leave=True)
         self.interval = interval

@@ -5,10 +5,10 @@ from __future__ import annotations
 from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 
 from lightning_app.errors import TrainingError
+from modules.backbones import BATCH_NORMS
 
 
 class StagedFinetuning(BaseFinetuning):
@@ -29,6 +29,8 @@ class StagedFinetuning(BaseFinetuning):
         backbone_lr_ratio: the backbone's rate as a fraction of the model's ``lr``.
         train_bn: train the BatchNorm layers too.
     """
+
+    fast_path_safe = True  # acts per epoch, or reads loaded batches as they are (contracts.FastPathSafe)
 
     def __init__(self, unfreeze_at_epoch: int = 1, backbone_lr_ratio: float = 0.01, train_bn: bool = False) -> None:
         super().__init__()
@@ -60,7 +62,7 @@ class StagedFinetuning(BaseFinetuning):
             self.unfreeze_and_add_param_group(backbone, optimizer, lr=lr, train_bn=self.train_bn)
         if not self.train_bn:
             for layer in backbone.modules():
-                if isinstance(layer, _BatchNorm):
+                if isinstance(layer, BATCH_NORMS):
                     layer.requires_grad_(False)
         pl_module.train(pl_module.training)  # the model decides train/eval mode of the layers now frozen or not
 
@@ -68,7 +70,7 @@ class StagedFinetuning(BaseFinetuning):
         return [
             p
             for layer in module.modules()
-            if self.train_bn or not isinstance(layer, _BatchNorm)
+            if self.train_bn or not isinstance(layer, BATCH_NORMS)
             for p in layer.parameters(recurse=False)
         ]
 

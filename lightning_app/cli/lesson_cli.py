@@ -3,7 +3,7 @@
 Only LightningCLI's public hooks are used: ``init_parser`` (``-c NAME`` for shipped configs),
 ``add_arguments_to_parser`` (callback sections, defaults, links), ``parse_arguments`` (``--ckpt_path``, see
 checkpoint_layer.py), ``before_instantiate_classes``, ``after_instantiate_classes``, ``instantiate_trainer`` and
-``after_<subcommand>``; and one private one, ``_parse_ckpt_path``, made a no-op (its docstring says why).
+``after_<subcommand>``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 import datamodules  # noqa: F401 - loads the datamodules, so --data NAME finds them
 import modules  # noqa: F401 - loads the models, so --model NAME finds them
-from lightning_app.cli import bounded_yaml, terminal
+from lightning_app.cli import bounded_yaml, quick_exit, terminal
 from lightning_app.cli.argv import Flags, read_flags
 from lightning_app.cli.checkpoint_layer import CheckpointLayer
 from lightning_app.cli.run_folder_choice import AUTO, RunFolder, choose_run_folder
@@ -39,6 +39,18 @@ from modules.weights import load_weights
 
 DEFAULT_MODEL = "modules.MLP"
 DEFAULT_DATA = "datamodules.MNISTDataModule"
+
+
+def class_paths(value: Any) -> list[str]:
+    """Every ``class_path`` in a config (callbacks, loggers, plugins, the model and data)."""
+    if isinstance(value, Namespace):
+        value = value.as_dict()
+    if isinstance(value, dict):
+        own = [value["class_path"]] if isinstance(value.get("class_path"), str) else []
+        return own + [path for item in value.values() for path in class_paths(item)]
+    if isinstance(value, list):
+        return [path for item in value for path in class_paths(item)]
+    return []
 
 
 def save_folder(section: Namespace) -> str:
@@ -62,6 +74,7 @@ class LessonCLI(LightningCLI):
         self.args = args
         self.flags = flags if flags is not None else read_flags(sys.argv[1:] if args is None else args)
         self.layer: CheckpointLayer | None = None  # the checkpoint of --ckpt_path
+        self.held_ckpt_path: str | None = None  # its path, set back in the config before instantiation
         self.run_folder = RunFolder()  # chosen before instantiation (cli/run_folder_choice.py)
         # errors come back as exceptions (main() prints them in one line); YAML is read with bounded aliases
         no_exit = {"exit_on_error": False, "parser_mode": bounded_yaml.MODE}
@@ -157,10 +170,9 @@ class LessonCLI(LightningCLI):
             self.config = parser.parse_args(args, namespace=base)
             section = self.config[subcommand]
         self.layer.check_flags(subcommand, section)
-
-    def _parse_ckpt_path(self) -> None:
-        """Nothing: LightningCLI (2.6) reads the checkpoint again here to put its model settings under the
-        config, which the checkpoint layer has done from its one read (and for URLs too, which this skips)."""
+        # LightningCLI (2.6) would load the whole checkpoint again after this hook to merge its model settings,
+        # which the checkpoint layer has done from its one bounded read: the path waits until before_instantiate
+        self.held_ckpt_path, section.ckpt_path = section.ckpt_path, None
 
     @staticmethod
     def _default_classes(base: Namespace, subcommand: str) -> None:
@@ -182,7 +194,10 @@ class LessonCLI(LightningCLI):
         elif self.layer is not None:
             terminal.resuming()
         section = self._section(self.config)
-        self._normalise_like_the_backbone(section)
+        if self.held_ckpt_path is not None:
+            section.ckpt_path = self.held_ckpt_path
+        quick_exit.forbid_outside(class_paths(section))  # a user's code: the interpreter's own exit
+        self._show_the_backbones_normalisation(section)
         if self.layer is not None:  # the checkpoint holds the backbone's weights: fetch none
             init_args = section.model.get("init_args")
             if init_args is not None and init_args.get("weights") not in (None, "none"):
@@ -191,17 +206,18 @@ class LessonCLI(LightningCLI):
         self.run_folder = choose_run_folder(section, self.subcommand, resumed_from)
 
     @staticmethod
-    def _normalise_like_the_backbone(section: Namespace) -> None:
-        """A transfer model's images are normalised with its backbone's mean and std, unless set by the user."""
-        backbone = (section.model.get("init_args") or {}).get("backbone")
-        data_args = section.data.get("init_args") or {}
-        if backbone is None or "mean" not in data_args:
+    def _show_the_backbones_normalisation(section: Namespace) -> None:
+        """A transfer model's ``input_mean``/``input_std`` left at None (its backbone's) written out, so the
+        run's config.yaml and hparams.yaml show the numbers the model normalises with."""
+        init_args = section.model.get("init_args") or {}
+        backbone = init_args.get("backbone")
+        if backbone is None or "input_mean" not in init_args:
             return
         spec = get_backbone(backbone)
-        if data_args.get("mean") is None:
-            data_args["mean"] = list(spec.mean)
-        if data_args.get("std") is None:
-            data_args["std"] = list(spec.std)
+        if init_args.get("input_mean") is None:
+            init_args["input_mean"] = list(spec.mean)
+        if init_args.get("input_std") is None:
+            init_args["input_std"] = list(spec.std)
 
     def after_instantiate_classes(self) -> None:
         """Check the contracts, and that the checkpoint fits the model, before anything runs."""

@@ -1,11 +1,16 @@
-"""The command line's way out, without the interpreter's teardown.
+"""The command line's way out, without the interpreter's teardown, where that loses nothing.
 
 Once torch and Lightning are imported, Python spends seconds at exit freeing their module objects one by one
-(docs/speed.md, "Start-up and memory"), work the OS does at once when the process ends. So the entry point ends
-with ``os._exit`` (Python offers no public way to skip its teardown alone) after what a normal exit does that
-matters: the ``atexit`` handlers (logging, multiprocessing, TensorBoard, coverage) and flushed standard streams.
-Only from ``__main__`` (importing the app never exits), only when every other thread has ended, and never under
-a profiler or debugger (they write their results after the program returns); ``DLWP_QUICK_EXIT=0`` turns it off.
+(docs/speed.md, "Start-up and memory"), work the OS does at once when the process ends. So the entry point arms
+a last ``atexit`` handler before anything else registers one: ``atexit`` runs handlers in reverse order, so every
+handler registered later (logging, multiprocessing, TensorBoard's writers, a user's) has run, and the
+interpreter has joined every non-daemon thread, when it flushes the standard streams and calls ``os._exit``.
+
+Only where nothing but the app's own code ran: the program is ``python -m lightning_app`` or ``dlwp`` itself (not
+a program that embeds it, whose earlier handlers would be skipped), no class path names code from outside the
+app and the libraries it is built on (a user's callback may hold an open file that only the teardown flushes:
+:func:`forbid`), and no profiler or debugger is attached (they write their results after the program returns).
+``DLWP_QUICK_EXIT=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -14,25 +19,63 @@ import atexit
 import contextlib
 import os
 import sys
-import threading
+from pathlib import Path
 from typing import NoReturn
+
+# the packages whose code may run before a quick exit: the app's and what it is built on
+KNOWN_PACKAGES = frozenset(
+    {"lightning_app", "datamodules", "modules", "lightning", "torch", "torchvision", "torchmetrics", "timm"}
+)
+
+
+class State:
+    armed = False  # the last handler is registered
+    allowed = True  # nothing from outside the known packages was named
+    code: int | None = None  # the exit status the last handler leaves with; None: a normal exit
+
+
+def arm() -> None:
+    """Register the last handler; call it first thing in the entry point, before other modules register theirs."""
+    if not State.armed and started_as_the_program():
+        atexit.register(last_handler)
+        State.armed = True
+
+
+def started_as_the_program() -> bool:
+    """``python -m lightning_app`` or the ``dlwp`` script, not a program that runs the app inside itself."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None:
+        return spec.name == "lightning_app.__main__"
+    return Path(getattr(main, "__file__", None) or "").stem == "dlwp"  # the script pip wrote
+
+
+def forbid_outside(class_paths: list[str]) -> None:
+    """A normal exit when any class path names a module outside :data:`KNOWN_PACKAGES`."""
+    if any(str(path).split(".")[0] not in KNOWN_PACKAGES for path in class_paths):
+        State.allowed = False
 
 
 def leave(code: object = 0) -> NoReturn:
-    """Exit as ``sys.exit(code)`` would, without the teardown when it is safe to skip."""
-    safe = (
-        os.environ.get("DLWP_QUICK_EXIT", "1") != "0"
-        and threading.active_count() == 1
+    """Exit as ``sys.exit(code)`` would; the armed last handler skips the teardown when it is safe."""
+    if (
+        State.armed
+        and State.allowed
+        and os.environ.get("DLWP_QUICK_EXIT", "1") != "0"
         and sys.gettrace() is None
         and sys.getprofile() is None
-    )
-    if not safe:
-        sys.exit(code)
-    if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)  # as the interpreter prints a SystemExit message
-        code = 1
-    atexit._run_exitfuncs()  # noqa: SLF001 - the handlers a normal exit runs, once (os._exit runs none)
+    ):
+        State.code = code if isinstance(code, int) else (0 if code is None else 1)
+    sys.exit(code)
+
+
+def last_handler() -> None:
+    """The last of the ``atexit`` handlers: flush what Python's teardown would, then end the process."""
+    if State.code is None:
+        return
+    if "logging" in sys.modules:  # its own handler may have been registered before this one
+        sys.modules["logging"].shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (`dlwp fit --help | head`)
             stream.flush()
-    os._exit(code or 0)
+    os._exit(State.code)

@@ -38,14 +38,32 @@ class RunFolder:
         return f"config.resume-{k}.yaml"
 
 
-def tensorboard_args(section: Namespace) -> Namespace | None:
-    """The TensorBoard logger's settings in a run's config, or None for another logger or none."""
-    logger = section.trainer.get("logger")
-    if logger is None or isinstance(logger, (bool, list)):
-        return None
-    if not str(logger.get("class_path", "")).endswith("TensorBoardLogger"):
-        return None
-    return logger.init_args
+def logger_args(section: Namespace) -> Namespace | None:
+    """The settings of the run's logger that writes to ``save_dir/name/version`` (TensorBoardLogger, CSVLogger,
+    any logger with those settings; the first such of a list), or None without one."""
+    loggers = section.trainer.get("logger")
+    for logger in loggers if isinstance(loggers, list) else [loggers]:
+        if isinstance(logger, Namespace) and isinstance(logger.get("init_args"), Namespace):
+            args = logger.init_args
+            if "save_dir" in args and "name" in args:
+                return args
+    return None
+
+
+def other_loggers(section: Namespace, first: Namespace) -> list[Namespace]:
+    """The other loggers of a list that write beside the first, which then share its name and version."""
+    loggers = section.trainer.get("logger")
+    if not isinstance(loggers, list):
+        return []
+    return [
+        logger.init_args
+        for logger in loggers
+        if isinstance(logger, Namespace)
+        and isinstance(logger.get("init_args"), Namespace)
+        and logger.init_args is not first
+        and logger.init_args.get("save_dir") == first.get("save_dir")
+        and "name" in logger.init_args
+    ]
 
 
 def holds_a_run(logger: Namespace) -> bool:
@@ -58,8 +76,8 @@ def choose_run_folder(section: Namespace, subcommand: str, resumed_from: tuple[s
     """Set the logger's name and version (or ``default_root_dir`` without a logger) in ``section``."""
     chosen = RunFolder()
     name = checkpoints.run_name(section.model.class_path, section.data.class_path)
-    logger = tensorboard_args(section)
-    if logger is not None and logger.name == AUTO:
+    logger = logger_args(section)
+    if logger is not None and logger.name in (AUTO, None):
         logger.name = name
     if subcommand == "fit" and resumed_from is not None:
         path, run = resumed_from
@@ -76,6 +94,9 @@ def choose_run_folder(section: Namespace, subcommand: str, resumed_from: tuple[s
     if logger is not None and logger.get("version") is None:
         chosen.claimed = run_folders.claim_version(location(logger.save_dir) / logger.name)
         logger.version = chosen.claimed.name
+        for other in other_loggers(section, logger):
+            if other.get("version") is None and other.name in (AUTO, None, logger.name):
+                other.name, other.version = logger.name, logger.version
     elif logger is None and subcommand == "fit" and not section.trainer.get("logger"):
         # without a logger, checkpoints go to default_root_dir/checkpoints: give this run its own
         chosen.claimed = run_folders.claim_version(location(section.trainer.default_root_dir or ".") / name)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from lightning.pytorch import Trainer
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from lightning_app.runs.checkpoints import monitoring_checkpoint
 from lightning_app.runs.run_folders import run_dir
@@ -27,5 +28,11 @@ def summary(trainer: Trainer, best: str = "") -> str:
     folder = run_dir(trainer)
     if folder is not None:
         lines.append(f"run folder: {folder}")
-        lines.append(f"TensorBoard: tensorboard --logdir {folder.parent} --host 127.0.0.1")
+    for logger in trainer.loggers:  # what each logger wrote, and how to look at it
+        if isinstance(logger, TensorBoardLogger):
+            lines.append(f"TensorBoard: tensorboard --logdir {Path(logger.log_dir).parent} --host 127.0.0.1")
+        elif isinstance(logger, CSVLogger):
+            lines.append(f"CSVLogger: {Path(logger.log_dir) / 'metrics.csv'}")
+        else:
+            lines.append(f"{type(logger).__name__}: {getattr(logger, 'log_dir', None) or 'see its own dashboard'}")
     return "\n".join(lines)

@@ -7,12 +7,24 @@ run takes the per-step path. ``--fast_path null`` chooses the per-step path on p
 
 from __future__ import annotations
 
+import re
+
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import GradientAccumulationScheduler, LearningRateFinder
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    GradientAccumulationScheduler,
+    LearningRateFinder,
+    ModelCheckpoint,
+    ModelSummary,
+    RichModelSummary,
+    RichProgressBar,
+    TQDMProgressBar,
+)
+from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
-from lightning_app.contracts import FastTrainable, GroupedData
+from lightning_app.contracts import FastPathSafe, FastTrainable, GroupedData
 from lightning_app.engine.fast_steps import FastSteps
 from lightning_app.errors import SettingError
 
@@ -25,7 +37,15 @@ MODULE_STEP_HOOKS = (
     "optimizer_zero_grad",
     "configure_gradient_clipping",
     "lr_scheduler_step",
+    "on_train_batch_start",  # these two would see a loaded batch of several steps
+    "on_train_batch_end",
 )
+# Lightning's callbacks that act only at the start or end of fit, an epoch or a validation, never per batch
+# (LightningCLI's SaveConfigCallback writes config.yaml at the start), and its progress bars, which only show
+# the count of loaded batches
+EPOCH_LEVEL = (EarlyStopping, ModelSummary, RichModelSummary, SaveConfigCallback, TQDMProgressBar, RichProgressBar)
+# the Trainer's flags that, given an integer, count batches (Lightning's docs); a loaded batch holds several
+BATCH_COUNTS = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "val_check_interval")
 PRECISIONS = ("32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true")  # no loss scaling needed
 
 
@@ -35,6 +55,21 @@ def overridden(obj: object, base: type, hooks: tuple[str, ...]) -> str | None:
         if hook in vars(obj) or getattr(type(obj), hook, None) is not getattr(base, hook, None):
             return hook
     return None
+
+
+def epoch_level(callback: Callback) -> bool:
+    """Whether ``callback`` acts only per epoch or validation: an app callback that says so (``fast_path_safe``),
+    or one of Lightning's known to (exactly that class: a subclass may add per-batch work). A ModelCheckpoint
+    qualifies without ``every_n_train_steps`` and ``train_time_interval``, read from its ``state_key`` (the key
+    its state is saved under in every checkpoint, so its format stays)."""
+    if isinstance(callback, FastPathSafe):
+        return bool(callback.fast_path_safe)
+    if type(callback) in EPOCH_LEVEL:
+        return True
+    if type(callback) is ModelCheckpoint:
+        key = callback.state_key
+        return bool(re.search(r"'every_n_train_steps': (0|None)\b", key)) and "'train_time_interval': None" in key
+    return False
 
 
 def blocker(trainer: Trainer, model: LightningModule) -> str | None:
@@ -51,9 +86,15 @@ def blocker(trainer: Trainer, model: LightningModule) -> str | None:
             return "the learning-rate finder reads the loss after every optimizer step"
         if isinstance(callback, GradientAccumulationScheduler):
             return "GradientAccumulationScheduler accumulates gradients"
+        if not epoch_level(callback):
+            return f"the callback {type(callback).__name__} may act per batch or per step"
     hook = overridden(model, LightningModule, MODULE_STEP_HOOKS)
     if hook:
         return f"{type(model).__name__} overrides {hook}, which runs at every optimizer step"
+    for flag in BATCH_COUNTS:
+        value = getattr(trainer, flag)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"--trainer.{flag} {value} counts batches, each one optimizer step"
     if trainer.accumulate_grad_batches > 1:
         return f"--trainer.accumulate_grad_batches {trainer.accumulate_grad_batches}"
     if str(trainer.precision) not in PRECISIONS:
@@ -73,14 +114,21 @@ class FastPath(Callback):
     or model with ``on_before_backward``, ``on_after_backward``, ``on_before_optimizer_step``...), gradient
     accumulation, a loss-scaling precision (16-mixed) or another strategy than one device or DDP.
 
-    On the fast path Lightning's batch counters (the progress bar, ``limit_train_batches`` and an integer
-    ``val_check_interval``) count loaded batches; ``global_step``, ``max_steps`` and the schedule count
-    optimizer steps, as on the per-step path. Evaluation loads ``steps_per_load`` batches at once too.
+    Only callbacks known to act per epoch run beside it (``epoch_level``): the app's own, which say so, and
+    Lightning's EarlyStopping, ModelSummary, epoch-wise ModelCheckpoint and progress bars; any other callback,
+    and an integer ``limit_*_batches`` or ``val_check_interval`` (which count batches), send the run to the
+    per-step path, so every callback, logger and hook sees what Lightning promises. ``global_step``,
+    ``max_steps``, the schedule and the step every scalar is logged at count optimizer steps, as on the
+    per-step path (the epoch's scalars are logged with a ``step`` value, Lightning's documented way to set the
+    logger's step); the progress bar
+    counts loaded batches. Evaluation loads ``steps_per_load`` batches at once too.
 
     64 steps a load (4,096 MNIST samples, 12.8 MB): each loaded batch costs loop hooks, fetching and metric
     updates, so fewer of them are faster, up to the point where a load stops fitting the caches (the
     comparison of 16, 64 and 256 is in docs/speed.md, "The engine's choices").
     """
+
+    fast_path_safe = True  # acts per epoch, or reads loaded batches as they are (contracts.FastPathSafe)
 
     def __init__(self, steps_per_load: int = 64) -> None:
         if not isinstance(steps_per_load, int) or steps_per_load < 1:
@@ -92,6 +140,8 @@ class FastPath(Callback):
         take them out where they would not make Lightning's steps."""
         reason = blocker(trainer, pl_module)
         if reason is not None:
+            if isinstance(trainer.datamodule, GroupedData):
+                trainer.datamodule.steps_per_load = 1  # one step a batch, also after a fast fit in this process
             if stage == "fit":
                 rank_zero_info(f"fast path off: {reason}; training takes Lightning's per-step path")
                 if getattr(pl_module, "step_engine", None) is not None:  # set by an earlier fit
@@ -108,3 +158,20 @@ class FastPath(Callback):
             clip_algorithm=getattr(trainer.gradient_clip_algorithm, "value", None) or "norm",
         )
         pl_module.automatic_optimization = False
+
+    # ---- one step axis: the epoch's scalars at the optimizer step Lightning's per-step path logs them at ----
+
+    def _log_step(self, trainer: Trainer, pl_module: LightningModule, step: int) -> None:
+        if not trainer.sanity_checking:
+            pl_module.log("step", float(max(step, 0)), on_step=False, on_epoch=True)
+            pl_module.log("epoch", float(trainer.current_epoch), on_step=False, on_epoch=True)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._log_step(trainer, pl_module, trainer.global_step - 1)
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == "fit":
+            self._log_step(trainer, pl_module, trainer.global_step - 1)
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._log_step(trainer, pl_module, trainer.global_step)

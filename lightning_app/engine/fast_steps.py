@@ -16,7 +16,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import nn
 from torch.utils.data import BatchSampler
 
-from lightning_app.engine.direct_optimizer import DirectAdam
+from lightning_app.engine.lightning_reach import count_optimizer_steps
 
 
 def loaded_batch_sizes(loader: object) -> list[int] | None:
@@ -31,24 +31,12 @@ def loaded_batch_sizes(loader: object) -> list[int] | None:
     return None
 
 
-def count_optimizer_steps(trainer: Trainer, steps: int) -> None:
-    """Add ``steps`` optimizer steps to ``trainer.global_step``.
-
-    Lightning counts an optimizer step only inside ``LightningOptimizer.step()``, which also runs the per-step
-    hooks this path exists to skip, and it has no public call to count steps made on the optimizer itself. This
-    is the one place that reaches into the loop: ``global_step`` under manual optimization reads this counter
-    (Lightning 2.6), and the loop saves and restores it with the checkpoint.
-    """
-    trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress.increment_by(steps)
-
-
 @dataclass
 class FastSteps:
     """Optimizer steps of ``step_size`` samples carved from each loaded batch, for a ``ClassificationModule``.
 
-    ``direct`` (one process): ``loss.backward()`` and the optimizer's own update (Adam's through
-    :class:`~modules.direct_optimizer.DirectAdam`, which skips ``Optimizer.step``'s per-call bookkeeping), and
-    the steps counted once per loaded batch. Otherwise (DDP) each step goes through Lightning's public
+    ``direct`` (one process): ``loss.backward()`` and ``optimizer.step()`` (its hooks included), and the steps
+    counted once per loaded batch. Otherwise (DDP) each step goes through Lightning's public
     ``manual_backward`` and ``LightningOptimizer.step``, which keep the gradient all-reduce and the hooks.
     Gradient clipping (``clip_val``, ``clip_algorithm`` as the Trainer's) runs on the device, as Lightning's.
     """
@@ -83,21 +71,17 @@ class FastSteps:
             xs, ys = xs[:left], ys[:left]
         lightning_optimizer = module.optimizers()
         optimizer = lightning_optimizer.optimizer
-        direct = DirectAdam(optimizer) if self.direct else None
         schedule = module.lr_schedulers()
         params = [p for group in optimizer.param_groups for p in group["params"]] if self.clip_val else []
         log_probs, losses = [], []
         for xb, yb in zip(xs, ys, strict=True):
-            if direct is not None:
-                direct.zero_grad()
-            else:
-                optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=True)
             out = module(xb)
             loss = criterion(out, yb)
-            if direct is not None:
+            if self.direct:
                 loss.backward()
                 self._clip(params)
-                direct.step()
+                optimizer.step()
             else:
                 module.manual_backward(loss)
                 if self.clip_val:

@@ -60,6 +60,8 @@ class FeatureCache(Callback):
     waits in a gather the others skip; ``photos_run`` counts this process's photos.
     """
 
+    fast_path_safe = True  # acts per epoch, or reads loaded batches as they are (contracts.FastPathSafe)
+
     def __init__(
         self,
         views: int = 1,

@@ -62,6 +62,7 @@ def read_saved_run(path: str, model_base: type, data_base: type, named: tuple[st
     model, data = dict(model), dict(data)
     for settings in (model, data):
         settings.pop("_instantiator", None)
+    earlier_normalisation(model, data)
     model_class = model.pop("_class_path", None)
     data_class = data.pop("_class_path", None)
     if model_class is None:
@@ -80,6 +81,18 @@ def read_saved_run(path: str, model_base: type, data_base: type, named: tuple[st
             )
         check_settings(path, flag[2:], cls, settings)
     return SavedRun(path, state, model_class, model, data_class, data)
+
+
+def earlier_normalisation(model: dict[str, Any], data: dict[str, Any]) -> None:
+    """A transfer model's checkpoint from before 0.2 holds its backbone's normalisation (or the user's) in the data
+    settings, where the command line put it: it becomes the model's, so the checkpoint keeps its numbers."""
+    if (
+        "backbone" in model
+        and "input_mean" not in model
+        and data.get("mean") is not None
+        and data.get("std") is not None
+    ):
+        model["input_mean"], model["input_std"] = data["mean"], data["std"]
 
 
 def data_settings_for(run: SavedRun) -> dict[str, Any]:

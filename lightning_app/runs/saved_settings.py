@@ -102,6 +102,8 @@ SETTINGS: dict[str, Check] = {
     "backbone": text(),
     "weights": optional(text(4096)),
     "channels_last": boolean,
+    "input_mean": optional(numbers(number(-1e6, 1e6), "numbers")),
+    "input_std": optional(numbers(number(0.0, 1e6, low_open=True), "numbers above 0")),
     # the datamodules'
     "batch_size": integer(1, 1 << 20),
     "val_split": number(0.0, 0.99),

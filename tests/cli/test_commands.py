@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from tests.helpers.data import tiny_photo_args, transfer_fit_args
 
@@ -137,8 +138,12 @@ def test_transfer_fit_and_test_through_the_cli(photo_root, run_cli, capsys):
     run_cli(*transfer_fit_args(photo_root, epochs=2))
     run = Path("logs/TransferModel-CatDog/version_0")
     config = (run / "config.yaml").read_text()
-    assert "FeatureCache" in config and "- 0.485" in config  # resnet18 is normalised with ImageNet's stats
+    assert "FeatureCache" in config
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    # the model's normalisation (resnet18's: ImageNet's stats) travels in its checkpoint and hparams.yaml
+    assert state["hyper_parameters"]["input_mean"] == pytest.approx([0.485, 0.456, 0.406])
+    saved = yaml.safe_load((run / "hparams.yaml").read_text())
+    assert saved["input_mean"] == pytest.approx([0.485, 0.456, 0.406]) and saved["mean"] is None  # not the data's
     assert state["hyper_parameters"]["class_names"] == ["cat", "dog"]
     assert json.loads((run / "metrics.json").read_text())["test/acc"] >= 0.5
     capsys.readouterr()

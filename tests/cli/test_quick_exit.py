@@ -1,4 +1,4 @@
-"""cli/quick_exit.py: the entry point leaves without the interpreter's teardown, yet exits as sys.exit would."""
+"""cli/quick_exit.py: the entry point leaves without the interpreter's teardown only where that loses nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers.processes import ROOT
 
-CHILD = """
+EMBEDDED = """
 import atexit, runpy, sys
 atexit.register(lambda: print("atexit ran", flush=True))
 sys.argv = ["dlwp", *{args!r}]
@@ -19,41 +19,66 @@ print("after the entry point")
 """
 
 
-def run_entry(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    code = CHILD.format(args=list(args))
+def run_embedded(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = EMBEDDED.format(args=list(args))
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(("args", "code"), [(["--help"], 0), ([], 2)])  # no torch: a second each
-def test_the_exit_status_and_the_atexit_handlers_are_kept(args, code):
-    done = run_entry(*args)
+def test_a_program_that_embeds_the_app_keeps_its_exit_and_handlers(args, code):
+    done = run_embedded(*args)
     assert done.returncode == code, done.stderr
-    assert done.stdout.rstrip().endswith("atexit ran")  # once, last, and nothing runs after the entry point
+    assert done.stdout.rstrip().endswith("atexit ran")  # its handler, registered before the app: it ran
     assert done.stdout.count("atexit ran") == 1 and "after the entry point" not in done.stdout
 
 
-def test_a_message_exit_prints_it_and_exits_1(monkeypatch):
+def test_the_program_itself_leaves_quickly_with_its_status():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for args, code in ((["--help"], 0), ([], 2)):
+        done = subprocess.run([sys.executable, "-m", "lightning_app", *args], env=env, capture_output=True, timeout=120)
+        assert done.returncode == code and b"usage: " in done.stdout + done.stderr
+
+
+@pytest.fixture
+def quick_state(monkeypatch):
     from lightning_app.cli import quick_exit
 
-    monkeypatch.setattr(quick_exit.os, "_exit", lambda code: (_ for _ in ()).throw(SystemExit(("os._exit", code))))
+    monkeypatch.setattr(quick_exit.State, "armed", True)
+    monkeypatch.setattr(quick_exit.State, "allowed", True)
+    monkeypatch.setattr(quick_exit.State, "code", None)
     monkeypatch.setattr(quick_exit.sys, "gettrace", lambda: None)  # under pytest-cov or a debugger: as if none
-    monkeypatch.setattr(quick_exit.threading, "active_count", lambda: 1)  # other tests' threads: as if ended
-    monkeypatch.setattr(quick_exit.atexit, "_run_exitfuncs", lambda: None)
+    return quick_exit
+
+
+def test_leave_sets_the_status_the_last_handler_exits_with(quick_state, monkeypatch):
+    exits = []
+    monkeypatch.setattr(quick_state.os, "_exit", exits.append)
     with pytest.raises(SystemExit) as stop:
-        quick_exit.leave("error: stopped")
-    assert stop.value.code == ("os._exit", 1)
+        quick_state.leave("error: stopped")
+    assert stop.value.code == "error: stopped" and quick_state.State.code == 1  # as Python exits on a message
+    quick_state.last_handler()
+    assert exits == [1]
 
 
-def test_it_is_a_normal_exit_when_turned_off_or_traced(monkeypatch):
-    from lightning_app.cli import quick_exit
+def test_a_class_path_from_outside_the_app_means_a_normal_exit(quick_state, monkeypatch):
+    monkeypatch.setattr(quick_state.os, "_exit", lambda code: pytest.fail("took the quick exit"))
+    quick_state.forbid_outside(["lightning.pytorch.callbacks.EarlyStopping", "modules.MLP"])
+    assert quick_state.State.allowed
+    quick_state.forbid_outside(["mycallbacks.Writer"])  # a user's code may hold a file only the teardown flushes
+    with pytest.raises(SystemExit):
+        quick_state.leave(0)
+    assert quick_state.State.code is None
+    quick_state.last_handler()  # does nothing: the interpreter's own exit follows
 
-    monkeypatch.setattr(quick_exit.os, "_exit", lambda code: pytest.fail("took the quick exit"))
+
+def test_it_is_a_normal_exit_when_turned_off_or_profiled(quick_state, monkeypatch):
     monkeypatch.setenv("DLWP_QUICK_EXIT", "0")
     with pytest.raises(SystemExit) as stop:
-        quick_exit.leave(3)
-    assert stop.value.code == 3
+        quick_state.leave(3)
+    assert stop.value.code == 3 and quick_state.State.code is None
     monkeypatch.delenv("DLWP_QUICK_EXIT")
-    monkeypatch.setattr(quick_exit.sys, "getprofile", lambda: print)  # as under cProfile
+    monkeypatch.setattr(quick_state.sys, "getprofile", lambda: print)  # as under cProfile
     with pytest.raises(SystemExit):
-        quick_exit.leave(0)
+        quick_state.leave(0)
+    assert quick_state.State.code is None

@@ -11,6 +11,8 @@ from lightning.pytorch import Callback
 class StopAfter(Callback):
     """Ends a fit after ``epochs`` epochs, as an interruption would, without changing the run's settings."""
 
+    fast_path_safe = True  # a test's probe: a loaded batch is what it records or acts on
+
     def __init__(self, epochs: int = 1) -> None:
         self.epochs = epochs
 
@@ -21,6 +23,8 @@ class StopAfter(Callback):
 
 class PoisonAfter(Callback):
     """From epoch ``epoch`` on, the weights turn NaN: the loss does too."""
+
+    fast_path_safe = True  # a test's probe: a loaded batch is what it records or acts on
 
     def __init__(self, epoch: int = 1) -> None:
         self.epoch = epoch
@@ -38,6 +42,8 @@ class KillAt(Callback):
     """SIGKILLs its own process in the middle of epoch ``epoch``, as a crash or an OOM killer would (only the
     process of global rank ``rank`` when given)."""
 
+    fast_path_safe = True  # a test's probe: a loaded batch is what it records or acts on
+
     def __init__(self, epoch: int = 1, batch: int = 2, rank: int | None = None) -> None:
         self.epoch, self.batch, self.rank = epoch, batch, rank
 
@@ -54,6 +60,8 @@ class KillAt(Callback):
 class RecordBatches(Callback):
     """Writes the training samples each rank saw to ``$RECORD_DIR/rank<N>.json`` (identified by content), and
     a checksum of its final weights to ``weights<N>.json``."""
+
+    fast_path_safe = True  # a test's probe: a loaded batch is what it records or acts on
 
     def __init__(self) -> None:
         self.seen: list[str] = []
@@ -79,6 +87,8 @@ class RecordBatches(Callback):
 class RecordEnvironment(Callback):
     """Writes which cluster environment Lightning detected, and the ranks, to ``$RECORD_DIR/env<rank>.json``."""
 
+    fast_path_safe = True  # a test's probe: a loaded batch is what it records or acts on
+
     def on_fit_start(self, trainer, pl_module) -> None:
         import json
 
@@ -92,6 +102,8 @@ class RecordEnvironment(Callback):
 class RecordLosses(Callback):
     """Keeps each training step's loss (a device tensor: no host sync)."""
 
+    fast_path_safe = True  # a test's probe: a loaded batch is what it records or acts on
+
     def __init__(self) -> None:
         self.losses: list = []
 
@@ -101,6 +113,8 @@ class RecordLosses(Callback):
 
 class RecordFeaturePass(Callback):
     """Writes how many photos this rank's FeatureCache ran through the backbone to ``$RECORD_DIR/pass<rank>.json``."""
+
+    fast_path_safe = True  # a test's probe: a loaded batch is what it records or acts on
 
     def on_fit_end(self, trainer, pl_module) -> None:
         import json

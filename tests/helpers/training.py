@@ -31,17 +31,9 @@ def fit_tiny_mnist(
     seed_everything(0)
     model = make_model()
     record = RecordLosses()
-    trainer_kwargs = {"max_epochs": epochs, **(trainer_kwargs or {})}
-    trainer = Trainer(
-        accelerator=accelerator,
-        devices=1,
-        callbacks=[record, *callbacks],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        **trainer_kwargs,
-    )
+    quiet = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+    trainer_kwargs = {"max_epochs": epochs, "enable_model_summary": False, **quiet, **(trainer_kwargs or {})}
+    trainer = Trainer(accelerator=accelerator, devices=1, callbacks=[record, *callbacks], **trainer_kwargs)
     datamodule = MNISTDataModule(data_dir=str(data_dir), **{"batch_size": 64, **data_kwargs})
     trainer.fit(model, datamodule, ckpt_path=ckpt_path)
     return torch.stack(record.losses).cpu(), trainer
