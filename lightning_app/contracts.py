@@ -64,6 +64,14 @@ class Inspectable(Protocol):
     def test_samples(self, indices: Sequence[int]) -> tuple[torch.Tensor, list[str]]: ...
 
 
+def offers(obj: object, protocol: type) -> bool:
+    """``isinstance(obj, protocol)`` as Python 3.11 answers it, by ``hasattr``: from 3.12 a runtime protocol is
+    checked with ``inspect.getattr_static``, which does not see a torch module's submodules (``backbone``)."""
+    names = [*getattr(protocol, "__annotations__", {})]
+    names += [name for name, value in vars(protocol).items() if callable(value) and not name.startswith("_")]
+    return all(hasattr(obj, name) for name in names)
+
+
 @runtime_checkable
 class FeatureExtractor(Protocol):
     """A model whose frozen backbone can run once over the images (for the FeatureCache callback): ``backbone``
@@ -73,6 +81,7 @@ class FeatureExtractor(Protocol):
     backbone: torch.nn.Module
     backbone_frozen: bool
     feature_width: int  # F, what a cached feature table must be as wide as
+    # check with offers(model, FeatureExtractor): isinstance misses a module's submodules from Python 3.12
 
 
 @runtime_checkable

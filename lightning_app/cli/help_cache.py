@@ -5,10 +5,12 @@ The first such command prints and stores its output; the same command again prin
 Neither LightningCLI nor jsonargparse keeps such a cache, so it lives here, read by ``__main__`` with the standard
 library alone. The key is everything the output can depend on: the command line and the program's name, the
 folder it runs in, the terminal's width, the environment's ``PL_``/``JSONARGPARSE_``/``DLWP_`` variables, the
-app's own files (size and time of change), the installed distributions (names and versions) and the interpreter.
-A command that names a file (a config of one's own, a checkpoint) or a class outside the app's packages is never
-cached: what it reads is not in the key. An entry is plain text, read only up to ``LIMIT`` bytes; anything
-unreadable is a miss.
+app's own files (by content), the installed distributions (names, versions and when each was installed) and the
+interpreter. A command that names a file (a config of one's own, a checkpoint) or a class outside the app's
+packages is never cached, nor one run where jsonargparse reads configs from the environment
+(``JSONARGPARSE_DEFAULT_ENV``): what it reads is not in the key. An entry is read only from a folder and a
+regular file that the user owns and no one else can write, only up to ``LIMIT`` bytes, and only when it is plain
+text without control characters; anything else is a miss.
 
 ``DLWP_CACHE_DIR`` moves the cache (default ``$XDG_CACHE_HOME/dlwp`` or ``~/.cache/dlwp``); ``DLWP_HELP_CACHE=0``
 turns it off.
@@ -16,11 +18,13 @@ turns it off.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -47,6 +51,8 @@ def cacheable(argv: list[str]) -> bool:
     """A help or print_config command that reads nothing outside the key."""
     if os.environ.get("DLWP_HELP_CACHE", "1") == "0":
         return False
+    if os.environ.get("JSONARGPARSE_DEFAULT_ENV", "").lower() not in ("", "0", "false", "no"):
+        return False  # PL_FIT__CONFIG=user.yaml and the like: a config the key cannot see
     if not any(a in HELP_FLAGS or a.startswith("--print_config=") or a.endswith(".help") for a in argv):
         return False
     for token in argv:
@@ -70,8 +76,7 @@ def _own_files() -> Iterator[str]:
     for package in OWN_PACKAGES:
         for path in sorted((root / package).rglob("*")):
             if path.suffix in (".py", ".yaml", ".yml") and "__pycache__" not in path.parts:
-                stat = path.stat()
-                yield f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}"
+                yield f"{path.relative_to(root)}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
 
 
 def _installed() -> Iterator[str]:
@@ -81,7 +86,10 @@ def _installed() -> Iterator[str]:
         except OSError:
             continue
         yield entry
-        yield from (n for n in names if n.endswith((".dist-info", ".egg-info", ".pth")))
+        for name in names:  # a package reinstalled at the same version has a new dist-info
+            if name.endswith((".dist-info", ".egg-info", ".pth")):
+                with contextlib.suppress(OSError):
+                    yield f"{name}:{os.stat(os.path.join(entry, name)).st_mtime_ns}"
 
 
 def key(argv: list[str]) -> str:
@@ -94,28 +102,52 @@ def key(argv: list[str]) -> str:
     return digest.hexdigest()
 
 
+def private(info: os.stat_result) -> bool:
+    """Owned by this user and writable by no one else."""
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022 if hasattr(os, "getuid") else True
+
+
+def plain(text: str) -> bool:
+    """Text a terminal shows as it is: no escape sequences or other control characters."""
+    return not any(ord(c) < 32 and c not in "\n\t" or 127 <= ord(c) < 160 for c in text)
+
+
 def lookup(argv: list[str]) -> str | None:
     """The stored output of this very command, or None."""
+    where = folder()
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(folder() / f"{key(argv)}.txt", encoding="utf-8") as entry:
+        if not private(os.stat(where)):
+            return None
+        handle = os.open(where / f"{key(argv)}.txt", flags)  # a FIFO or device does not block the open
+        with open(handle, encoding="utf-8") as entry:
+            info = os.fstat(entry.fileno())
+            if not stat.S_ISREG(info.st_mode) or not private(info) or info.st_size > LIMIT:
+                return None
             text = entry.read(LIMIT + 1)
     except (OSError, UnicodeDecodeError, ValueError):
         return None
-    return text if 0 < len(text) <= LIMIT else None
+    return text if 0 < len(text) <= LIMIT and plain(text) else None
 
 
 def store(argv: list[str], text: str) -> None:
     """Keep ``text`` for this command; a cache that cannot be written is skipped without a word."""
+    out = None
     try:
         where = folder()
-        where.mkdir(parents=True, exist_ok=True)
+        where.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not private(where.stat()):
+            return  # a folder others can write to: nothing kept, nothing read
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=where, suffix=".tmp", delete=False) as out:
             out.write(text)
         os.replace(out.name, where / f"{key(argv)}.txt")
+        out = None
         for old in sorted(where.glob("*.txt"), key=lambda p: p.stat().st_mtime, reverse=True)[KEEP:]:
             old.unlink(missing_ok=True)
     except OSError:
-        pass
+        if out is not None:  # a full disk: no half-written entry left behind
+            with contextlib.suppress(OSError):
+                os.unlink(out.name)
 
 
 class _Tee(io.TextIOBase):

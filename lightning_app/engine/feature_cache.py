@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Subset
 from upath import UPath
 
-from lightning_app.contracts import FeatureCacheable, FeatureExtractor
+from lightning_app.contracts import FeatureCacheable, FeatureExtractor, offers
 from lightning_app.engine.device_decoding import device_batches
 from lightning_app.engine.inference_backbone import inference_copy
 from lightning_app.engine.onnx_features import onnxruntime_extractor
@@ -88,7 +88,7 @@ class FeatureCache(Callback):
         if not splits:
             return
         datamodule = trainer.datamodule
-        if not isinstance(pl_module, FeatureExtractor) or not isinstance(datamodule, FeatureCacheable):
+        if not offers(pl_module, FeatureExtractor) or not isinstance(datamodule, FeatureCacheable):
             raise ModelError(
                 "FeatureCache needs a TransferModel and an image-folder datamodule: remove it from the config"
             )

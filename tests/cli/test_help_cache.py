@@ -110,3 +110,48 @@ def test_the_second_fit_help_is_the_first_word_for_word(tmp_path):
     assert first.returncode == second.returncode == 0
     assert "--trainer.max_epochs" in first.stdout
     assert second.stdout == first.stdout
+
+
+def test_a_config_from_the_environment_is_never_answered_from_the_cache(monkeypatch):
+    monkeypatch.setenv("JSONARGPARSE_DEFAULT_ENV", "true")  # PL_FIT__CONFIG=user.yaml would be read
+    assert not help_cache.cacheable(["fit", "--print_config"])
+
+
+def test_the_key_follows_the_apps_files_by_content(monkeypatch, tmp_path):
+    """A shipped config replaced by one of the same size and date (cp -p) is a new key."""
+    shipped = ROOT / "lightning_app" / "cli" / "configs" / "mnist_mlp.yaml"
+    before = help_cache.key(["fit", "--help"])
+    original = shipped.read_bytes()
+    stat = shipped.stat()
+    try:
+        shipped.write_bytes(original.replace(b"\n", b" \n", 1)[:-1])  # other bytes, the same size
+        os.utime(shipped, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert len(shipped.read_bytes()) == len(original) and help_cache.key(["fit", "--help"]) != before
+    finally:
+        shipped.write_bytes(original)
+        os.utime(shipped, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@pytest.fixture
+def entry(monkeypatch, tmp_path):
+    """The path of the cache entry of ``fit --help``, in a cache folder of its own."""
+    monkeypatch.setenv("DLWP_CACHE_DIR", str(tmp_path / "cache"))
+    help_cache.store(["fit", "--help"], "usage: fit\n")
+    path = help_cache.folder() / f"{help_cache.key(['fit', '--help'])}.txt"
+    assert help_cache.lookup(["fit", "--help"]) == "usage: fit\n" and path.is_file()
+    return path
+
+
+def test_an_entry_with_control_characters_is_a_miss(entry):
+    entry.write_text("usage: fit\n\x1b]0;pwned\x07\x1b[2J\n")  # window title, screen clear
+    assert help_cache.lookup(["fit", "--help"]) is None
+
+
+def test_a_fifo_or_a_folder_others_can_write_is_a_miss(entry):
+    entry.unlink()
+    os.mkfifo(entry)  # would block a plain open() forever
+    assert help_cache.lookup(["fit", "--help"]) is None
+    entry.unlink()
+    entry.write_text("usage: fit\n")
+    entry.parent.chmod(0o777)
+    assert help_cache.lookup(["fit", "--help"]) is None

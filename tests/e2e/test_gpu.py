@@ -65,7 +65,8 @@ def test_no_host_sync_during_training_steps(idx_root, run_cli, fast):
     """The app's default callbacks, metrics and logging included: training batches 3-11 never wait for the GPU."""
     from lightning_app.cli.lesson_cli import LessonCLI
 
-    args = ["--data.data_dir", str(idx_root), "--data.batch_size", "16", "--trainer.max_epochs", "1"]
+    args = ["--model", "MLP", "--data", "MNISTDataModule", "--data.data_dir", str(idx_root)]
+    args += ["--data.batch_size", "16", "--trainer.max_epochs", "1"]
     if not fast:
         args = [*args, "--fast_path", "null", "--data.on_device", "false"]
     watch = SyncWatch()

@@ -155,3 +155,12 @@ def test_the_onnxruntime_pass_gives_pytorchs_features(photo_root, name):
         assert cache.engine_used == ("onnxruntime" if engine == "auto" else "torch")
     scale = float(features["torch"].abs().max())
     torch.testing.assert_close(features["auto"], features["torch"], rtol=1e-3, atol=1e-4 * scale)
+
+
+def test_the_transfer_model_offers_what_the_feature_cache_needs():
+    """By hasattr, as on Python 3.11: from 3.12 isinstance with a runtime protocol misses nn.Module submodules."""
+    from lightning_app.contracts import FeatureExtractor, offers
+    from modules import MLP, TransferModel
+
+    assert offers(TransferModel(backbone="resnet18", weights="none"), FeatureExtractor)
+    assert not offers(MLP(), FeatureExtractor)
