@@ -75,6 +75,8 @@ class CatDogDataModule(ClassificationDataModule):
             nothing); a larger one is a bad file.
     """
 
+    runs_named_by_folder = True  # logs/<Model>-CatDog-<folder>: runs on different photos stay apart
+
     def __init__(
         self,
         data_dir: str = "data/cats_dogs",

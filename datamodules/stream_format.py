@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -21,6 +23,12 @@ from datamodules.image_io import read_rgb
 SPLITS = ("train", "val", "test")
 INDEX = "dataset.json"  # beside the splits' folders: what the stream holds
 FORMAT = 1
+# each field of a sample and the LitData serializer it must name: plain values only (LitData also has serializers
+# that unpickle or decode images and tensors of any size, which a stream from elsewhere could name)
+FIELDS = {"index": "int", "image": "bytes", "label": "int", "name": "str"}
+MAX_CHUNK_BYTES = 1 << 31  # a chunk LitData would read whole
+MAX_INDEX_BYTES = 64 << 20
+CHUNK_NAME = re.compile(r"chunk-\d{1,9}-\d{1,9}\.bin")
 
 
 class NamedBytes(io.BytesIO):
@@ -44,15 +52,32 @@ def photo_sample(item: tuple[int, str, int]) -> dict:
 
 class DecodePhoto:
     """A stream's sample as a training pair: the photo decoded by the image folder's reader, then ``transform``.
-    A sample is data from storage: a label outside the classes is an error naming the photo."""
+    A sample is data from storage: a label outside the classes, or other than the one ``dataset.json`` lists for
+    the photo's position (``labels``), is an error naming the photo."""
 
-    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor], max_pixels: int, classes: int) -> None:
+    def __init__(
+        self,
+        transform: Callable[[torch.Tensor], torch.Tensor],
+        max_pixels: int,
+        classes: int,
+        labels: Sequence[int] | None = None,
+    ) -> None:
         self.transform, self.max_pixels, self.classes = transform, max_pixels, classes
+        self.labels = labels
 
     def __call__(self, sample: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        name, label = str(sample["name"])[:200], sample["label"]
+        name, label, position = printable(sample.get("name")), sample.get("label"), sample.get("index")
         if not isinstance(label, int) or not 0 <= label < self.classes:
             raise DataError(f"the stream's photo {name} has the label {label!r}, not a class: write the stream again")
+        if self.labels is not None and (
+            not isinstance(position, int) or not 0 <= position < len(self.labels) or self.labels[position] != label
+        ):
+            raise DataError(
+                f"the stream's photo {name} (position {position!r}) has the label {label}, not the one {INDEX} "
+                "lists for it: write the stream again with optimize"
+            )
+        if not isinstance(sample.get("image"), (bytes, bytearray, memoryview)):
+            raise DataError(f"the stream's photo {name} holds no file bytes: write the stream again with optimize")
         pixels = read_rgb(NamedBytes(sample["image"], name), self.max_pixels, "remove it and optimize again")
         return self.transform(pixels), torch.tensor(label)
 
@@ -104,4 +129,71 @@ def index_problem(index: object) -> str | None:
             return f"its {split} labels are not all classes"
         if count and not isinstance(index["digests"].get(split), str):
             return f"its {split} digest is missing"
+    return None
+
+
+def printable(value: object, limit: int = 200) -> str:
+    """A name from data, safe to print on one line: control characters replaced, length bounded."""
+    text = str(value)[:limit]
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def split_problem(folder: str, count: int) -> str | None:
+    """What is wrong with a split's LitData ``index.json`` (a file from storage, checked before LitData reads any
+    of it), or None: the fields and serializers the app writes, at most ``count`` samples in chunks of bounded
+    size with plain names, and, for a local split, chunk files of the sizes it lists."""
+    from upath import UPath
+
+    path = UPath(folder) / "index.json"
+    try:
+        with path.open("rb") as handle:
+            text = handle.read(MAX_INDEX_BYTES + 1)
+        if len(text) > MAX_INDEX_BYTES:
+            return "its index.json is larger than 64 MB"
+        index = json.loads(text)
+    except FileNotFoundError:
+        return "it has no index.json"
+    except (OSError, ValueError, RecursionError) as err:
+        return f"its index.json does not read as JSON ({type(err).__name__})"
+    config = index.get("config") if isinstance(index, dict) else None
+    if not isinstance(config, dict):
+        return "its index.json has no config"
+    for key in ("compression", "encryption", "ipc_compression"):
+        if config.get(key) is not None:
+            return f"its chunks use {key} {printable(config[key], 40)}, which the app does not read"
+    try:
+        spec = json.loads(config.get("data_spec"))
+        keys = json.loads(spec[1]["context"])
+    except (TypeError, ValueError, KeyError, IndexError, RecursionError):
+        return "its samples are not the app's (no data_spec of a dict)"
+    formats = config.get("data_format")
+    if (
+        not isinstance(keys, list)
+        or sorted(map(str, keys)) != sorted(FIELDS)
+        or spec[1].get("type") != "builtins.dict"
+        or not isinstance(formats, list)
+        or len(formats) != len(keys)
+    ):
+        return f"its samples are not {{{', '.join(FIELDS)}}}"
+    for key, serializer in zip(keys, formats, strict=True):
+        if serializer != FIELDS[key]:
+            return f"its field {key} is stored as {printable(serializer, 40)!r}, where the app reads only {FIELDS[key]}"
+    chunks = index.get("chunks")
+    if not isinstance(chunks, list):
+        return "its index.json lists no chunks"
+    total = 0
+    for chunk in chunks:
+        size, items, name = (
+            chunk.get(k) if isinstance(chunk, dict) else None for k in ("chunk_bytes", "chunk_size", "filename")
+        )
+        if not isinstance(size, int) or not 0 < size <= MAX_CHUNK_BYTES or not isinstance(items, int) or items < 1:
+            return "its chunks have sizes out of range"
+        if not isinstance(name, str) or not CHUNK_NAME.fullmatch(name):
+            return f"a chunk is named {printable(name, 60)!r}, not chunk-N-M.bin"
+        total += items
+        local = Path(folder) / name if "://" not in folder else None
+        if local is not None and (not local.is_file() or local.stat().st_size != size):
+            return f"its chunk {name} is missing or not the {size:,} bytes its index.json says"
+    if total != count:
+        return f"it holds {total:,} samples where {INDEX} lists {count:,}"
     return None

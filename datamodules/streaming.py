@@ -27,7 +27,15 @@ from datamodules.image_folder import (
     train_transform,
 )
 from datamodules.image_io import MAX_PIXELS
-from datamodules.stream_format import FORMAT, INDEX, SPLITS, DecodePhoto, StreamOfPhotos, index_problem
+from datamodules.stream_format import (
+    FORMAT,
+    INDEX,
+    SPLITS,
+    DecodePhoto,
+    StreamOfPhotos,
+    index_problem,
+    split_problem,
+)
 from datamodules.tensor_dataset import TensorBatchDataset
 
 
@@ -99,8 +107,10 @@ class StreamingImageDataModule(ClassificationDataModule):
                 f"{path} not found: write the stream first with `python -m lightning_app optimize --data_dir PHOTOS "
                 f"--output {self.data_dir}`"
             ) from None
-        except (OSError, ValueError) as err:
-            raise DataError(f"{path} is not a stream's index ({err}): write the stream again with optimize") from None
+        except (OSError, ValueError, RecursionError) as err:
+            raise DataError(
+                f"{path} is not a stream's index ({type(err).__name__}): write the stream again with optimize"
+            ) from None
         problem = index_problem(index)
         if problem:
             raise DataError(f"{path} is not a stream's index of format {FORMAT} ({problem}): write the stream again")
@@ -112,17 +122,22 @@ class StreamingImageDataModule(ClassificationDataModule):
 
     def _stream(self, split: str, shuffle: bool, decode: bool = True):
         transform = train_transform(self.image_size) if split == "train" and self.augment else None
-        return litdata().StreamingDataset(
+        module = litdata()
+        problem = split_problem(f"{self.data_dir}/{split}", int(self.index["counts"].get(split, 0)))
+        if problem:
+            raise DataError(f"the stream's {split} split at {self.data_dir} is not one optimize writes: {problem}")
+        return module.StreamingDataset(
             f"{self.data_dir}/{split}",
             cache_dir=self.cache_dir,
             shuffle=shuffle,
             drop_last=False if not shuffle else None,  # None: LitData's choice (True under DDP, for equal shares)
             seed=self.seed,
-            transform=self._decoder(transform or eval_transform(self.image_size)) if decode else None,
+            transform=self._decoder(transform or eval_transform(self.image_size), split) if decode else None,
         )
 
-    def _decoder(self, transform: Callable[[torch.Tensor], torch.Tensor]) -> DecodePhoto:
-        return DecodePhoto(transform, self.max_pixels, len(self.class_names))
+    def _decoder(self, transform: Callable[[torch.Tensor], torch.Tensor], split: str | None = None) -> DecodePhoto:
+        labels = self.index["labels"][split] if split else None
+        return DecodePhoto(transform, self.max_pixels, len(self.class_names), labels)
 
     def _photos(self, split: str, transform: Callable[[torch.Tensor], torch.Tensor]) -> StreamOfPhotos:
         """``split`` by position, each photo checked against ``dataset.json`` and decoded through ``transform``."""

@@ -22,6 +22,20 @@ def tensorboard(trainer: Trainer) -> TensorBoardLogger | None:
     return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
 
 
+def trainer_settings(trainer: Trainer) -> dict[str, object]:
+    """The Trainer's settings that make runs differ, for TensorBoard's HParams panel beside the model's and data's."""
+    return {
+        "trainer/max_epochs": trainer.max_epochs,
+        "trainer/max_steps": trainer.max_steps,
+        "trainer/precision": str(trainer.precision),
+        "trainer/accumulate_grad_batches": trainer.accumulate_grad_batches,
+        "trainer/gradient_clip_val": trainer.gradient_clip_val or 0,
+        "trainer/devices": trainer.num_devices,
+        "trainer/num_nodes": trainer.num_nodes,
+        "trainer/fast_path": getattr(trainer.lightning_module, "step_engine", None) is not None,
+    }
+
+
 class LearningRate(LearningRateMonitor):
     """Lightning's LearningRateMonitor (per epoch by default), quietly off when the run has no logger.
 
@@ -69,7 +83,8 @@ class TensorBoardViews(Callback):
     - IMAGES: ``val/predictions``, ``samples`` validation images beside their class probabilities (wrong ones
       in red), after a validation at most every ``every_s`` seconds and always after the last epoch (drawing
       takes about 0.1 s, a quarter of a fast-path epoch on a GPU); ``test/confusion_matrix`` after testing.
-    - HPARAMS: the model's and data's hyperparameters with ``hp/test_acc``, ``hp/test_loss``, ``hp/best_val_acc``.
+    - HPARAMS: the model's, data's and Trainer's settings (epochs, precision, devices...) with ``hp/test_acc``,
+      ``hp/test_loss``, ``hp/best_val_acc``.
     """
 
     fast_path_safe = True  # acts per epoch, or reads loaded batches as they are (contracts.FastPathSafe)
@@ -139,4 +154,5 @@ class TensorBoardViews(Callback):
         params = {f"model/{k}": v for k, v in pl_module.hparams.items() if not k.startswith("_")}
         if trainer.datamodule is not None:
             params |= {f"data/{k}": v for k, v in trainer.datamodule.hparams.items() if not k.startswith("_")}
+        params |= trainer_settings(trainer)
         logger.log_hyperparams(params, metrics)

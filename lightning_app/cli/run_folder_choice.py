@@ -16,7 +16,7 @@ from upath import UPath
 
 from lightning_app.runs import checkpoints, run_folders
 from lightning_app.runs.run_folders import RUNS
-from lightning_app.runs.saved_run import SavedRun
+from lightning_app.runs.saved_run import SavedRun, loaded_class
 from lightning_app.runs.storage import location
 
 AUTO = "auto"  # the logger's name until the run's classes are known: <Model>-<Data>
@@ -75,7 +75,10 @@ def holds_a_run(logger: Namespace) -> bool:
 def choose_run_folder(section: Namespace, subcommand: str, resumed_from: tuple[str, SavedRun] | None) -> RunFolder:
     """Set the logger's name and version (or ``default_root_dir`` without a logger) in ``section``."""
     chosen = RunFolder()
-    name = checkpoints.run_name(section.model.class_path, section.data.class_path)
+    data_class = loaded_class(str(section.data.class_path), object)
+    by_folder = getattr(data_class, "runs_named_by_folder", False)  # photo folders: runs carry the folder's name
+    folder = (section.data.get("init_args") or {}).get("data_dir") if by_folder else None
+    name = checkpoints.run_name(section.model.class_path, section.data.class_path, folder)
     logger = logger_args(section)
     if logger is not None and logger.name in (AUTO, None):
         logger.name = name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from lightning.pytorch import Trainer
@@ -18,19 +19,28 @@ from modules.weights import safe_load
 ALIASES = ("best", "last")
 
 
-def run_name(model_class_path: str | None, data_class_path: str | None) -> str:
-    """The folder of a model/data pair's runs under ``logs/``: ``MLP-MNIST``, ``TransferModel-CatDog``.
+def run_name(model_class_path: str | None, data_class_path: str | None, folder: str | None = None) -> str:
+    """The folder of a model/data pair's runs under ``logs/``: ``MLP-MNIST``, ``TransferModel-CatDog-flowers``
+    (a photo folder's runs carry the folder's name, ``folder``, so runs on different photos stay apart).
 
     A missing part is ``*``, a pattern for finding runs: ``MLP-*`` is every MLP run.
     """
     model = str(model_class_path).rsplit(".", 1)[-1] if model_class_path else "*"
     data = str(data_class_path).rsplit(".", 1)[-1].removesuffix("DataModule") if data_class_path else "*"
-    return f"{model}-{data}"
+    name = f"{model}-{data}"
+    if folder:
+        path = Path(str(folder).rstrip("/"))
+        if path.name in ("train", "val", "test") and path.parent.name:
+            path = path.parent  # cats_dogs/train is the cats_dogs photos
+        label = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.name).strip("._")[:40]
+        name += f"-{label}" if label else ""
+    return name
 
 
 def newest_last_checkpoint(save_dir: str | Path, name: str | None) -> Path:
-    """The most recently written ``last.ckpt`` under ``save_dir/<name>/version_*/checkpoints``."""
-    pattern = f"{name or '*'}/*/checkpoints/last.ckpt"
+    """The most recently written ``last.ckpt`` under ``save_dir/<name>*/version_*/checkpoints`` (a photo
+    folder's runs add its name to the pair's)."""
+    pattern = f"{name or ''}*/*/checkpoints/last.ckpt"
     found = sorted(Path(save_dir).glob(pattern), key=lambda p: p.stat().st_mtime)
     if not found:
         raise CheckpointError(

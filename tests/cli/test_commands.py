@@ -136,7 +136,7 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(run_cli, capsys, tmp_path):
 def test_transfer_fit_and_test_through_the_cli(photo_root, run_cli, capsys):
     common = tiny_photo_args(photo_root)
     run_cli(*transfer_fit_args(photo_root, epochs=2))
-    run = Path("logs/TransferModel-CatDog/version_0")
+    run = Path("logs/TransferModel-CatDog-photos/version_0")  # named after the photo folder
     config = (run / "config.yaml").read_text()
     assert "FeatureCache" in config
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)

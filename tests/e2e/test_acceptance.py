@@ -35,7 +35,7 @@ def test_lesson_networks_reach_their_accuracy(args, dataset, run, goal, run_cli,
 def test_transfer_on_real_cats_and_dogs(run_cli):
     photos = real("cats_dogs") / "train"
     run_cli("fit", "-c", "catdog_transfer", "--data.data_dir", str(photos))
-    metrics = json.loads(Path("logs/TransferModel-CatDog/version_0/metrics.json").read_text())
+    metrics = json.loads(Path("logs/TransferModel-CatDog-cats_dogs/version_0/metrics.json").read_text())
     assert metrics["test/acc"] >= 0.97
 
 

@@ -82,3 +82,32 @@ def test_checkpoints_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", real_save)
     assert torch.load(path, weights_only=True) == {"step": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_photo_folder_runs_carry_the_folders_name():
+    from lightning_app.runs.checkpoints import run_name
+
+    assert run_name("modules.MLP", "datamodules.MNISTDataModule") == "MLP-MNIST"
+    assert (
+        run_name("modules.TransferModel", "datamodules.CatDogDataModule", "data/flowers")
+        == "TransferModel-CatDog-flowers"
+    )
+    named = run_name("modules.TransferModel", "datamodules.CatDogDataModule", "../shared/datasets/cats_dogs/train/")
+    assert named == "TransferModel-CatDog-cats_dogs"  # train/ is the split, its parent the photos
+    assert run_name("modules.TransferModel", "datamodules.CatDogDataModule", "x/\x1b[2J\n") == "TransferModel-CatDog-2J"
+
+
+def test_best_finds_runs_named_before_and_after_the_folder(tmp_path):
+    """Runs written before photo folders were in the name (TransferModel-CatDog) are still found by --data."""
+    import os
+
+    from lightning_app.runs.checkpoints import newest_last_checkpoint, run_name
+
+    old = tmp_path / "TransferModel-CatDog/version_0/checkpoints/last.ckpt"
+    new = tmp_path / "TransferModel-CatDog-flowers/version_0/checkpoints/last.ckpt"
+    for i, path in enumerate((new, old)):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"x")
+        os.utime(path, (i, i))
+    name = run_name("modules.TransferModel", "datamodules.CatDogDataModule")
+    assert newest_last_checkpoint(tmp_path, name) == old

@@ -156,7 +156,7 @@ def test_export_of_a_transfer_model(photo_root, run_cli, tmp_path, capsys):
 def test_staged_finetuning_unfreezes_the_backbone_and_keeps_batchnorm_statistics(photo_root, run_cli):
     args = ["fit", "-c", "catdog_finetune", "--model.backbone", "resnet18", "--model.weights", "none"]
     args += [*tiny_photo_args(photo_root), "--data.batch_size", "4"]
-    last = Path("logs/TransferModel-CatDog/version_0/checkpoints/last.ckpt")
+    last = Path("logs/TransferModel-CatDog-photos/version_0/checkpoints/last.ckpt")
 
     def state(epochs: int) -> dict:
         extra = ["--ckpt_path", str(last)] if epochs > 1 else []
