@@ -15,6 +15,8 @@ from datamodules.errors import DataError
 from datamodules.image_io import MAX_PIXELS, ImageFileDataset, list_image_files, reader
 from datamodules.tensor_dataset import EpochShuffleSampler, TensorBatchDataset
 
+PREDICT_PIXELS = 64 * 224 * 224  # pixels in one batch of `predict` on one's own files: 64 photos at the lesson's size
+
 
 class ClassificationDataModule(LightningDataModule):
     """Base of the datamodules: loaders yield ``(uint8 images, labels)``; floats are made on the device.
@@ -76,13 +78,15 @@ class ClassificationDataModule(LightningDataModule):
         shuffle: bool,
         collate_fn: Callable | None = None,
         grouped: bool = False,
+        batch_size: int | None = None,
     ) -> DataLoader:
-        """A DataLoader; ``grouped`` (tensor data sets) loads ``load_size`` samples a batch."""
+        """A DataLoader; ``grouped`` (tensor data sets) loads ``load_size`` samples a batch, ``batch_size`` another
+        number than ``self.batch_size``."""
         if dataset is None:
             raise RuntimeError("setup() has not run for this stage")
         return DataLoader(
             dataset,
-            batch_size=self.load_size if grouped else self.batch_size,
+            batch_size=self.load_size if grouped else batch_size or self.batch_size,
             sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
@@ -128,7 +132,9 @@ class ClassificationDataModule(LightningDataModule):
         self.predict_files = readable_files(list_image_files(self.predict_path), read)
         labels = [-1] * len(self.predict_files)
         dataset = ImageFileDataset(self.predict_files, labels, self.predict_transform(), read)
-        return self.make_loader(dataset, shuffle=False)
+        side = int(getattr(self, "image_size", 28))
+        batch = max(1, min(self.batch_size, PREDICT_PIXELS // (side * side)))  # a checkpoint's batch, within budget
+        return self.make_loader(dataset, shuffle=False, batch_size=batch)
 
     def follow_model(self, model: object | None = None) -> None:
         """Normalise as ``model`` says it needs (``input_mean``/``input_std``: a transfer model's backbone), by

@@ -38,10 +38,13 @@ def eval_transform(size: int = 224) -> v2.Compose:
     return v2.Compose([v2.Resize(resize, max_size=MAX_ASPECT * resize + 1, antialias=True), v2.CenterCrop(size)])
 
 
+MAX_SIDE = 1024  # the crop's side: a backbone's activations at 4096 x 4096 take gigabytes for one photo
+
+
 def check_photo_settings(image_size: int, mean: torch.Tensor, std: torch.Tensor) -> None:
     """What every photo datamodule asks of its settings: a bounded crop, 3 finite means and 3 stds above 0."""
-    if not 8 <= image_size <= 4096:
-        raise DataError(f"image_size must be 8 to 4096 pixels, got {image_size}: pass e.g. --data.image_size 224")
+    if not 8 <= image_size <= MAX_SIDE:
+        raise DataError(f"image_size must be 8 to {MAX_SIDE} pixels, got {image_size}: pass e.g. --data.image_size 224")
     for name, values in (("mean", mean), ("std", std)):
         if values.numel() != 3 or not torch.isfinite(values).all() or (name == "std" and (values <= 0).any()):
             raise DataError(

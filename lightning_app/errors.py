@@ -61,6 +61,13 @@ def first_line(exc: BaseException, limit: int = 400) -> str:
     return (lines[0] if lines else type(exc).__name__)[:limit]
 
 
+def printable(text: str) -> str:
+    """``text`` safe for a terminal, on one line: every control character (newline, escape, bidi override, ...)
+    shown as ``?`` (line breaks and tabs as spaces). Names from data (files, classes) and library messages pass
+    through this before printing."""
+    return "".join(c if c.isprintable() else " " if c in "\n\r\t" else "?" for c in str(text))
+
+
 def require(module: str, extra: str, command: str) -> ModuleType:
     """An optional dependency (``pip install -e '.[export]'``), imported where used, or one line that says what
     to install."""

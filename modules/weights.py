@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -11,9 +12,40 @@ from torch import nn
 from modules.errors import ModelError
 
 
+def zip_problem(source: str | Path | BinaryIO) -> str | None:
+    """What makes a file unlike what ``torch.save`` writes, before torch reads it, or None: torch's reader inflates
+    a compressed record whole, so a few megabytes of deflated zeros can take gigabytes. ``torch.save`` writes a zip
+    of stored (uncompressed) records, which can be no larger than the file."""
+    try:
+        position = source.tell() if hasattr(source, "tell") else None
+        try:
+            with zipfile.ZipFile(source) as archive:
+                records = archive.infolist()
+        finally:
+            if position is not None:
+                source.seek(position)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return "not a zip file as torch.save writes"
+    if len(records) > 1_000_000:
+        return f"{len(records):,} records"
+    packed = [r for r in records if r.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        return f"a compressed record ({packed[0].filename[:60]!r}), which torch.save never writes"
+    return None
+
+
 def safe_load(source: str | Path | BinaryIO, name: str | None = None) -> Any:
-    """The one reading of a file a user was given (checkpoint, state_dict, cached features): ``weights_only=True``,
-    so tensors and plain values only and no code in the file can run, onto the CPU."""
+    """The one reading of a file a user was given (checkpoint, state_dict, cached features): a zip of stored
+    records as ``torch.save`` writes (memory bounded by the file's size: :func:`zip_problem`), read with
+    ``weights_only=True``, so tensors and plain values only and no code in the file can run, onto the CPU."""
+    if isinstance(source, (str, Path)) and not Path(source).exists():
+        raise FileNotFoundError(source)
+    problem = zip_problem(source)
+    if problem is not None:
+        raise ModelError(
+            f"{name or source} is not a file this app can load safely ({problem}): pass a .ckpt written by `fit` "
+            "or a torch.save(state_dict) file"
+        )
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except FileNotFoundError:

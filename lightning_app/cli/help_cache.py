@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lightning_app.runs import user_cache
+
 HELP_FLAGS = ("-h", "--help", "--print_config")
 OWN_PACKAGES = ("lightning_app", "modules", "datamodules")
 KNOWN_ROOTS = (*OWN_PACKAGES, "lightning", "torch", "torchvision", "torchmetrics")
@@ -41,10 +43,7 @@ CLASS_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 
 
 def folder() -> Path:
-    if os.environ.get("DLWP_CACHE_DIR"):
-        return Path(os.environ["DLWP_CACHE_DIR"]) / "help"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "dlwp" / "help"
+    return user_cache.folder() / "help"
 
 
 def cacheable(argv: list[str]) -> bool:
@@ -102,11 +101,6 @@ def key(argv: list[str]) -> str:
     return digest.hexdigest()
 
 
-def private(info: os.stat_result) -> bool:
-    """Owned by this user and writable by no one else."""
-    return info.st_uid == os.getuid() and not info.st_mode & 0o022 if hasattr(os, "getuid") else True
-
-
 def plain(text: str) -> bool:
     """Text a terminal shows as it is: no escape sequences or other control characters."""
     return not any(ord(c) < 32 and c not in "\n\t" or 127 <= ord(c) < 160 for c in text)
@@ -117,12 +111,12 @@ def lookup(argv: list[str]) -> str | None:
     where = folder()
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
-        if not private(os.stat(where)):
+        if not user_cache.private(os.stat(where)):
             return None
         handle = os.open(where / f"{key(argv)}.txt", flags)  # a FIFO or device does not block the open
         with open(handle, encoding="utf-8") as entry:
             info = os.fstat(entry.fileno())
-            if not stat.S_ISREG(info.st_mode) or not private(info) or info.st_size > LIMIT:
+            if not stat.S_ISREG(info.st_mode) or not user_cache.private(info) or info.st_size > LIMIT:
                 return None
             text = entry.read(LIMIT + 1)
     except (OSError, UnicodeDecodeError, ValueError):
@@ -136,7 +130,7 @@ def store(argv: list[str], text: str) -> None:
     try:
         where = folder()
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not private(where.stat()):
+        if not user_cache.private(where.stat()):
             return  # a folder others can write to: nothing kept, nothing read
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=where, suffix=".tmp", delete=False) as out:
             out.write(text)

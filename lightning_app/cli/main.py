@@ -21,7 +21,7 @@ from lightning_app.cli.argv import Flags, read_flags
 from lightning_app.cli.lesson_cli import DEFAULT_DATA, DEFAULT_MODEL, LessonCLI
 from lightning_app.cli.subcommands import SUBCOMMANDS, TRAINER_SUBCOMMANDS, program
 from lightning_app.engine.host_tuning import keep_large_allocations, skip_nvml_probe_without_driver
-from lightning_app.errors import USER_ERRORS, first_line
+from lightning_app.errors import USER_ERRORS, first_line, printable
 from modules import ClassificationModule, ModelError
 
 
@@ -123,7 +123,7 @@ def main() -> None:
     except Exception as exc:
         found = user_error(exc)
         if found is None and not os.environ.get(terminal.DEBUG_ENV) and in_a_distributed_job():
-            print(f"error: {peer_failure(exc)}", file=sys.stderr)
+            print(f"error: {printable(peer_failure(exc))}", file=sys.stderr)
             sys.exit(1)
         if found is None or os.environ.get(terminal.DEBUG_ENV):
             raise
@@ -131,5 +131,5 @@ def main() -> None:
         if isinstance(found, argparse.ArgumentError):
             known = flag_hints.sections(flags.model, flags.data, DEFAULT_MODEL, DEFAULT_DATA)
             message = flag_hints.unknown_flag_hint(sys.argv[1:], known, flags.subcommand) or message
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {printable(message)}", file=sys.stderr)
         sys.exit(2)

@@ -5,10 +5,15 @@ Only lines a user would act on stay: the progress bar, results, the summary and 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import re
+import sys
 import warnings
+
+from lightning_app.errors import printable
 
 DEBUG_ENV = "DLWP_DEBUG"
 
@@ -39,8 +44,61 @@ class DropChatter(logging.Filter):
         return not CHATTER.search(record.getMessage().strip())
 
 
+class SurvivesClosedPipe(io.TextIOBase):
+    """A standard stream whose reader may go away (``dlwp predict ... | head -1``): from the first broken pipe on,
+    writes go nowhere (the descriptor is pointed at the null device, so the exit's flush is quiet too) and the run
+    goes on to write its files and end as it would have. A closed terminal never costs a result."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.gone = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._reader_left()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._reader_left()
+
+    def _reader_left(self) -> None:
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.stream.fileno())
+            os.close(null)
+
+    def isatty(self) -> bool:
+        return not self.gone and self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:
+        return self.stream.encoding
+
+
+def keep_going_without_a_reader() -> None:
+    """Wrap stdout and stderr in :class:`SurvivesClosedPipe` (once)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, SurvivesClosedPipe):
+            setattr(sys, name, SurvivesClosedPipe(stream))
+
+
 def install() -> None:
     """Filter the chatter for this process (and, through the environment, none of it is needed in children)."""
+    keep_going_without_a_reader()
     if os.environ.get(DEBUG_ENV):
         return
     for message in HARMLESS_WARNINGS:
@@ -56,7 +114,7 @@ def install() -> None:
 
 def one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings' signature
     """``warning: <message>``: a user acts on the message; the warning's source line is for developers."""
-    return f"warning: {message}\n"
+    return f"warning: {printable(str(message).strip())}\n"
 
 
 def evaluating() -> None:

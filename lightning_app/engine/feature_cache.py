@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 import warnings
 
@@ -17,6 +18,7 @@ from lightning_app.engine.device_decoding import device_batches
 from lightning_app.engine.inference_backbone import inference_copy
 from lightning_app.engine.onnx_features import onnxruntime_extractor
 from lightning_app.errors import SettingError, first_line
+from lightning_app.runs import user_cache
 from lightning_app.runs.checkpoints import load_checkpoint
 from lightning_app.runs.storage import location, replace_file
 from modules import ModelError
@@ -239,16 +241,34 @@ class FeatureCache(Callback):
                 raise ValueError(f"its features are {features.shape[1]} wide, the backbone's {width}")
             if not torch.isfinite(features).all():
                 raise ValueError("its features are not all finite")
+            mac = saved.get("signature")
+            if not isinstance(mac, str) or not hmac.compare_digest(mac, self._signature(key, features, labels) or "-"):
+                raise ValueError("it is not signed by this user's key (made elsewhere, or changed)")
         except Exception as err:  # noqa: BLE001 - any unreadable or mismatched file is rebuilt
             warnings.warn(f"rebuilding the feature cache {path}: {first_line(err, 100)}", stacklevel=2)
             return None
         return features.float()
 
+    @staticmethod
+    def _signature(key: str, features: torch.Tensor, labels: torch.Tensor) -> str | None:
+        """An HMAC of the table with this user's key (runs/user_cache.py): a planted or edited file, even one with
+        the right key, shapes and dtype, is rebuilt instead of trained on."""
+        secret = user_cache.signing_key()
+        if secret is None:
+            return None
+        mac = hmac.new(secret, key.encode(), hashlib.sha256)
+        mac.update(features.detach().cpu().contiguous().float().numpy().tobytes())
+        mac.update(labels.detach().cpu().contiguous().long().numpy().tobytes())
+        return mac.hexdigest()
+
     def _write(self, trainer: Trainer, key: str, features: torch.Tensor, labels: torch.Tensor) -> None:
         path = self._path(trainer, key)
         if path is None or not trainer.is_global_zero:
             return
-        saved = {"key": key, "features": features, "labels": labels}
+        signature = self._signature(key, features, labels)
+        if signature is None:
+            return  # no private key to sign with: a file could not be told from a planted one
+        saved = {"key": key, "features": features, "labels": labels, "signature": signature}
         try:
             replace_file(path, lambda handle: torch.save(saved, handle))
         except OSError as err:  # a full or read-only disk: the run goes on without a file for the next one

@@ -55,10 +55,15 @@ def claim_version(parent: str | UPath) -> UPath:
         ) from err
 
 
+STARTED = re.compile(r"(config(\.resume-\d+)?\.yaml|hparams\.yaml|events\.out\.tfevents\..*)")
+
+
 def drop_if_unused(folder: UPath) -> bool:
-    """Remove a run folder its failed run left without a checkpoint (nothing in it can be resumed), and the
-    two folders above it when they are left empty."""
-    if not folder.is_dir() or any(p.name.endswith(".ckpt") for p in folder.rglob("*")):
+    """Remove a run folder its failed run left with nothing but what a start writes (its config, hparams and
+    TensorBoard's first events), and the two folders above it when they are left empty. A checkpoint, metrics,
+    predictions or any other result keep the folder."""
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else None
+    if files is None or any(not STARTED.fullmatch(p.name) for p in files):
         return False
     if isinstance(folder, Path):
         shutil.rmtree(folder, ignore_errors=True)

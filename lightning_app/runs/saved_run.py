@@ -14,9 +14,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from lightning_app.errors import CheckpointError
+import torch
+
+from lightning_app.errors import CheckpointError, first_line
 from lightning_app.runs.checkpoints import load_checkpoint
 from lightning_app.runs.saved_settings import check_settings
+from modules.weights import state_mismatch
 
 ENVIRONMENT_KEYS = frozenset(
     {"data_dir", "num_workers", "predict_path", "download", "max_pixels", "skip_bad_files", "cache_dir"}
@@ -80,7 +83,27 @@ def read_saved_run(path: str, model_base: type, data_base: type, named: tuple[st
                 f"pass {flag} {str(class_path)[:120]} yourself"
             )
         check_settings(path, flag[2:], cls, settings)
+        if flag == "--model":
+            check_size(path, cls, settings, state["state_dict"])
     return SavedRun(path, state, model_class, model, data_class, data)
+
+
+def check_size(path: str, cls: type, settings: dict[str, Any], weights: dict[str, Any]) -> None:
+    """The model the settings describe, built first on torch's ``meta`` device (no memory), must hold exactly the
+    checkpoint's tensors, whose size the file bounds: settings that ask for gigabytes (hidden widths of 32,768)
+    are one line before anything is allocated."""
+    probe_settings = {**settings, "weights": "none"} if "weights" in settings else settings
+    try:
+        with torch.device("meta"):
+            probe = cls(**probe_settings)
+    except Exception as err:  # noqa: BLE001 - settings the class refuses are the checkpoint's problem
+        raise CheckpointError(f"{path} holds settings its model refuses ({first_line(err, 150)})") from None
+    problem = state_mismatch(weights, probe)
+    if problem is not None:
+        raise CheckpointError(
+            f"{path} holds weights that do not fit its own settings ({problem}): pass a checkpoint written by this "
+            "app's fit"
+        )
 
 
 def earlier_normalisation(model: dict[str, Any], data: dict[str, Any]) -> None:

@@ -109,7 +109,7 @@ SETTINGS: dict[str, Check] = {
     "val_split": number(0.0, 0.99),
     "test_split": number(0.0, 0.99),
     "seed": integer(-(1 << 63), (1 << 64) - 1),
-    "image_size": integer(8, 4096),
+    "image_size": integer(8, 1024),  # datamodules.image_folder.MAX_SIDE
     "augment": boolean,
     "on_device": boolean,
     "mean": optional(numbers(number(-1e6, 1e6), "numbers")),

@@ -244,3 +244,45 @@ def test_a_url_whose_filesystem_is_not_installed_is_one_line(run_cli, capsys, id
         "error: s3://bucket/run/last.ckpt needs a package not installed (Install s3fs to access S3): install it, "
         "or use a local folder"
     )
+
+
+@pytest.mark.long
+def test_a_reader_that_leaves_early_costs_no_result(idx_root, mnist_run, tmp_path):
+    """`predict ... | head -1`: the pipe closes after the first line; the run still writes its CSV, keeps its folder
+    and ends with status 0, saying nothing more."""
+    from PIL import Image
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("L", (28, 28), 40 * i).save(folder / f"digit{i}.png")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = ["predict", "--ckpt_path", "last", "--data.data_dir", str(idx_root), "--data.predict_path", str(folder)]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "lightning_app", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    child.stdout.readline()  # as head -1 does, then the reader is gone
+    child.stdout.close()
+    _, err = child.communicate(timeout=300)
+    assert child.returncode == 0, err.decode()[-2000:]
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
+    written = list(tmp_path.glob("logs/MLP-MNIST/version_*/predictions/predictions.csv"))
+    assert written and len(written[0].read_text().splitlines()) == 4  # a header and three digits
+
+
+def test_a_failed_start_drops_its_empty_folder_but_never_results(tmp_path):
+    from lightning_app.runs.run_folders import drop_if_unused
+
+    started, finished = tmp_path / "a" / "version_0", tmp_path / "b" / "version_0"
+    for run in (started, finished):
+        run.mkdir(parents=True)
+        (run / "config.yaml").write_text("x")
+        (run / "hparams.yaml").write_text("x")
+    (finished / "predictions").mkdir()
+    (finished / "predictions" / "predictions.csv").write_text("file,class\n")
+    assert drop_if_unused(started) and not started.exists()
+    assert not drop_if_unused(finished) and (finished / "predictions" / "predictions.csv").exists()

@@ -142,7 +142,7 @@ def test_a_class_only_in_test_is_refused_and_a_tiny_class_is_warned_about(tmp_pa
 
 @pytest.mark.parametrize("size", [0, -3, 60000])
 def test_a_useless_image_size_is_one_line(photo_root, size):
-    with pytest.raises(DataError, match=f"image_size must be 8 to 4096 pixels, got {size}"):
+    with pytest.raises(DataError, match=f"image_size must be 8 to 1024 pixels, got {size}"):
         photo_module(photo_root, image_size=size)
 
 

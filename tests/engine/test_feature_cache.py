@@ -164,3 +164,38 @@ def test_the_transfer_model_offers_what_the_feature_cache_needs():
 
     assert offers(TransferModel(backbone="resnet18", weights="none"), FeatureExtractor)
     assert not offers(MLP(), FeatureExtractor)
+
+
+def test_a_planted_table_with_the_right_key_and_shapes_is_rebuilt_not_used(tmp_path):
+    """Other features under the right key, shapes and dtype (1.0 would become 0.0): not signed by this user's key."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from lightning_app.engine.feature_cache import FeatureCache
+
+    cache = FeatureCache()
+    trainer = SimpleNamespace(default_root_dir=str(tmp_path), is_global_zero=True)
+    features, labels = torch.ones(4, 3), torch.tensor([0, 1, 0, 1])
+    cache._write(trainer, "k" * 64, features, labels)
+    assert torch.equal(cache._read(trainer, "k" * 64, labels, 3), features)  # its own table, read back
+    path = cache._path(trainer, "k" * 64)
+    saved = torch.load(path, weights_only=True)
+    saved["features"] = torch.zeros(4, 3)
+    torch.save(saved, path)
+    with pytest.warns(UserWarning, match="not signed by this user's key"):
+        assert cache._read(trainer, "k" * 64, labels, 3) is None
+
+
+def test_a_cache_file_of_compressed_records_is_refused_before_torch_inflates_it(tmp_path):
+    import zipfile
+
+    from modules.errors import ModelError
+    from modules.weights import safe_load
+
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data/0", b"\0" * (64 << 20))  # 64 MB of zeros in about 64 kB
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(ModelError, match="a compressed record"):
+        safe_load(bomb)

@@ -27,7 +27,7 @@ from modules import MLP, TransferModel
         (MLP, {"class_names": ["a"] * 100_001}, r"which should be a list of at most 100,000 names"),
         (MLP, {"class_names": ["a", "b"], "num_classes": 3}, r"2 class names for 3 classes"),
         (TransferModel, {"backbone": "x" * 10_000}, r"backbone = 'xxx.*\.\.\., which should be text of at most 100"),
-        (CatDogDataModule, {"image_size": 60000}, r"image_size = 60000, which should be an integer from 8 to 4,096"),
+        (CatDogDataModule, {"image_size": 60000}, r"image_size = 60000, which should be an integer from 8 to 1,024"),
         (CatDogDataModule, {"std": [0, 0, 0]}, r"std = \[0, 0, 0\], which should be a list of 1 to 3 numbers above 0"),
         (CatDogDataModule, {"mean": "abc"}, r"mean = 'abc', which should be a list of 1 to 3 numbers"),
         (MNISTDataModule, {"batch_size": 10**9}, r"batch_size = 1000000000, which should be an integer from 1 to"),
@@ -89,3 +89,25 @@ def test_ten_thousand_classes_load_in_seconds_and_weights_that_do_not_fit_are_on
     torch.save(state, "misfit.ckpt")
     with pytest.raises(CheckpointError, match="misfit.ckpt holds weights that do not fit its own settings"):
         Predictor.load("misfit.ckpt")
+
+
+def test_settings_that_ask_for_gigabytes_are_one_line_before_anything_is_allocated(tmp_path):
+    """hidden [32768, 32768] is 4.3 GB of weights; the checkpoint holds a small MLP's: refused on the meta device."""
+    import resource
+    import time
+
+    import torch
+
+    from lightning_app.errors import CheckpointError
+    from lightning_app.runs.saved_run import read_saved_run
+    from modules import MLP, ClassificationModule
+
+    small = MLP(hidden=[8])
+    path = tmp_path / "inflated.ckpt"
+    hparams = {"_class_path": "modules.MLP", "hidden": [32768, 32768]}
+    torch.save({"state_dict": small.state_dict(), "hyper_parameters": hparams}, path)
+    before, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    with pytest.raises(CheckpointError, match="do not fit its own settings"):
+        read_saved_run(str(path), ClassificationModule, object)
+    assert time.perf_counter() - start < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # kB: far below 4.3 GB
