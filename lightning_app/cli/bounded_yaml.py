@@ -18,6 +18,7 @@ from lightning_app.errors import SettingError
 MODE = "yaml_bounded"
 MAX_VALUES = 1_000_000  # a config of this app has a few hundred
 MAX_CHARACTERS = 10_000_000
+MAX_LIST = 1_000  # items of one list: jsonargparse's type check of a list is quadratic (8,000 widths took 43 s)
 
 
 def expanded_size(root: yaml.Node) -> int:
@@ -35,6 +36,11 @@ def expanded_size(root: yaml.Node) -> int:
         on_path.add(key)
         total = 1
         if isinstance(node, yaml.SequenceNode):
+            if len(node.value) > MAX_LIST:
+                raise SettingError(
+                    f"a config's list of {len(node.value):,} items is over the limit of {MAX_LIST:,} (line "
+                    f"{node.start_mark.line + 1}): a setting of this app takes far fewer"
+                )
             total += sum(size(child) for child in node.value)
         elif isinstance(node, yaml.MappingNode):
             total += sum(size(k) + size(v) for k, v in node.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 
@@ -53,3 +54,19 @@ def test_a_bomb_in_a_config_file_is_one_line_from_the_command_line(run_cli, tmp_
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: a config's YAML aliases expand to over {MAX_VALUES:,} values (a YAML bomb?): write the values out"
     )
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda path: os.mkfifo(path), "is not a regular file"),  # a plain read would block forever
+        (lambda path: path.write_bytes(b"a" * (2 << 20)), "over the limit of 1,048,576"),  # read whole before
+        (lambda path: path.write_text("model:\n  init_args:\n    hidden: [" + ",".join(["8"] * 5000) + "]\n"), "5,000"),
+    ],
+)
+def test_a_config_file_is_checked_before_it_is_read(make, says, run_cli, tmp_path, capsys):
+    make(tmp_path / "given.yaml")
+    with pytest.raises(SystemExit) as stop:
+        run_cli("fit", "-c", str(tmp_path / "given.yaml"), "--print_config")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and says in err and len(err.strip().splitlines()) == 1
