@@ -19,13 +19,9 @@ import atexit
 import contextlib
 import os
 import sys
-from pathlib import Path
 from typing import NoReturn
 
-# the packages whose code may run before a quick exit: the app's and what it is built on
-KNOWN_PACKAGES = frozenset(
-    {"lightning_app", "datamodules", "modules", "lightning", "torch", "torchvision", "torchmetrics", "timm"}
-)
+from lightning_app.provenance import known_path, started_as_the_program
 
 
 class State:
@@ -41,18 +37,9 @@ def arm() -> None:
         State.armed = True
 
 
-def started_as_the_program() -> bool:
-    """``python -m lightning_app`` or the ``dlwp`` script, not a program that runs the app inside itself."""
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    if spec is not None:
-        return spec.name == "lightning_app.__main__"
-    return Path(getattr(main, "__file__", None) or "").stem == "dlwp"  # the script pip wrote
-
-
 def forbid_outside(class_paths: list[str]) -> None:
-    """A normal exit when any class path names a module outside :data:`KNOWN_PACKAGES`."""
-    if any(str(path).split(".")[0] not in KNOWN_PACKAGES for path in class_paths):
+    """A normal exit when any class path names a module outside the app and its libraries (provenance.py)."""
+    if not all(known_path(path) for path in class_paths):
         State.allowed = False
 
 

@@ -24,6 +24,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
+from lightning_app import provenance
 from lightning_app.contracts import FastPathSafe, FastTrainable, GroupedData
 from lightning_app.engine.fast_steps import FastSteps
 from lightning_app.errors import SettingError
@@ -104,6 +105,13 @@ def blocker(trainer: Trainer, model: LightningModule) -> str | None:
     return None
 
 
+def only_known_code(trainer: Trainer, model: LightningModule) -> bool:
+    """Whether nothing but the app's program and its libraries' classes run here (``lightning_app/provenance.py``),
+    so no user's code can have registered the optimizer hooks a direct Adam update would skip."""
+    parts = [model, trainer.datamodule, trainer.strategy, *trainer.callbacks, *trainer.loggers]
+    return provenance.started_as_the_program() and all(provenance.known(part) for part in parts)
+
+
 class FastPath(Callback):
     """Train on the fast path wherever it makes the same optimizer steps as Lightning's per-step path.
 
@@ -154,6 +162,7 @@ class FastPath(Callback):
         pl_module.step_engine = FastSteps(
             step_size=trainer.datamodule.batch_size,
             direct=trainer.world_size == 1,
+            direct_update=only_known_code(trainer, pl_module),
             clip_val=trainer.gradient_clip_val or None,
             clip_algorithm=getattr(trainer.gradient_clip_algorithm, "value", None) or "norm",
         )

@@ -16,6 +16,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import nn
 from torch.utils.data import BatchSampler
 
+from lightning_app.engine.direct_optimizer import DirectAdam
 from lightning_app.engine.lightning_reach import count_optimizer_steps
 
 
@@ -35,14 +36,18 @@ def loaded_batch_sizes(loader: object) -> list[int] | None:
 class FastSteps:
     """Optimizer steps of ``step_size`` samples carved from each loaded batch, for a ``ClassificationModule``.
 
-    ``direct`` (one process): ``loss.backward()`` and ``optimizer.step()`` (its hooks included), and the steps
-    counted once per loaded batch. Otherwise (DDP) each step goes through Lightning's public
-    ``manual_backward`` and ``LightningOptimizer.step``, which keep the gradient all-reduce and the hooks.
+    ``direct`` (one process): ``loss.backward()`` and the optimizer's own update, and the steps counted once per
+    loaded batch; with ``direct_update`` (no user's code in the run: ``lightning_app/provenance.py``) Adam's update
+    goes through :class:`~lightning_app.engine.direct_optimizer.DirectAdam`, which skips ``Optimizer.step``'s
+    per-call bookkeeping, else through ``optimizer.step()``, its hooks included. Otherwise (DDP) each step goes
+    through Lightning's public ``manual_backward`` and ``LightningOptimizer.step``, which keep the gradient
+    all-reduce and the hooks.
     Gradient clipping (``clip_val``, ``clip_algorithm`` as the Trainer's) runs on the device, as Lightning's.
     """
 
     step_size: int
     direct: bool = True
+    direct_update: bool = False
     clip_val: float | None = None
     clip_algorithm: str = "norm"
 
@@ -71,17 +76,21 @@ class FastSteps:
             xs, ys = xs[:left], ys[:left]
         lightning_optimizer = module.optimizers()
         optimizer = lightning_optimizer.optimizer
+        direct = DirectAdam(optimizer) if self.direct and self.direct_update else None
         schedule = module.lr_schedulers()
         params = [p for group in optimizer.param_groups for p in group["params"]] if self.clip_val else []
         log_probs, losses = [], []
         for xb, yb in zip(xs, ys, strict=True):
-            optimizer.zero_grad(set_to_none=True)
+            if direct is not None:
+                direct.zero_grad()
+            else:
+                optimizer.zero_grad(set_to_none=True)
             out = module(xb)
             loss = criterion(out, yb)
             if self.direct:
                 loss.backward()
                 self._clip(params)
-                optimizer.step()
+                direct.step() if direct is not None else optimizer.step()
             else:
                 module.manual_backward(loss)
                 if self.clip_val:

@@ -60,3 +60,28 @@ def test_earlier_import_paths_lead_to_the_classes_new_homes():
     assert StopOnNonFiniteLoss.__module__ == "lightning_app.callbacks.nan_check"
     with pytest.raises(ImportError):
         from lightning_app.safety import NoSuchThing  # noqa: F401
+
+
+def test_a_transfer_checkpoint_of_0_1_0_keeps_its_normalisation(tmp_path):
+    """0.1.0 kept a transfer model's normalisation (the backbone's, or the user's) in the data settings: the model
+    takes it from there, so the Predictor feeds the backbone what it was trained on."""
+    import torch
+
+    from lightning_app import Predictor
+    from modules import TransferModel
+
+    model = TransferModel(backbone="resnet18", weights="none", hidden=8)
+    hparams = {k: v for k, v in model.hparams.items() if k not in ("input_mean", "input_std")}
+    data = {"_class_path": "datamodules.CatDogDataModule", "image_size": 32, "mean": [0.1, 0.2, 0.3], "std": [0.5] * 3}
+    path = tmp_path / "old.ckpt"
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "hyper_parameters": {"_class_path": "modules.TransferModel", **hparams},
+            "datamodule_hyper_parameters": data,
+        },
+        path,
+    )
+    predictor = Predictor.load(str(path))
+    assert predictor.model.input_mean == [0.1, 0.2, 0.3]
+    assert predictor.datamodule.mean.flatten().tolist() == pytest.approx([0.1, 0.2, 0.3])
