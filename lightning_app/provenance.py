@@ -33,5 +33,7 @@ def known_path(class_path: str) -> bool:
 
 
 def known(obj: object) -> bool:
-    """Whether ``obj``'s class (and every class it inherits from) comes from :data:`KNOWN_PACKAGES`."""
-    return all(known_path(cls.__module__) for cls in type(obj).__mro__ if cls is not object)
+    """Whether ``obj``'s class and every class it inherits from come from :data:`KNOWN_PACKAGES` or Python's own
+    standard library (``abc.ABC``, ``object``)."""
+    roots = {cls.__module__.split(".")[0] for cls in type(obj).__mro__}
+    return all(root in KNOWN_PACKAGES or root in sys.stdlib_module_names or root == "builtins" for root in roots)

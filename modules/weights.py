@@ -34,14 +34,16 @@ def zip_problem(source: str | Path | BinaryIO) -> str | None:
     return None
 
 
-def safe_load(source: str | Path | BinaryIO, name: str | None = None) -> Any:
+def safe_load(source: str | Path | BinaryIO, name: str | None = None, legacy_ok: bool = False) -> Any:
     """The one reading of a file a user was given (checkpoint, state_dict, cached features): a zip of stored
     records as ``torch.save`` writes (memory bounded by the file's size: :func:`zip_problem`), read with
-    ``weights_only=True``, so tensors and plain values only and no code in the file can run, onto the CPU."""
+    ``weights_only=True``, so tensors and plain values only and no code in the file can run, onto the CPU.
+    ``legacy_ok``: also torch's pre-1.6 format, whose sizes no zip bounds, for a file an installed package ships
+    (the EfficientNet-Lite0 weights), never for one a user was given."""
     if isinstance(source, (str, Path)) and not Path(source).exists():
         raise FileNotFoundError(source)
     problem = zip_problem(source)
-    if problem is not None:
+    if problem is not None and not (legacy_ok and problem.startswith("not a zip")):
         raise ModelError(
             f"{name or source} is not a file this app can load safely ({problem}): pass a .ckpt written by `fit` "
             "or a torch.save(state_dict) file"

@@ -164,3 +164,18 @@ def test_shipped_config_as_the_readme_shows_it(idx_root, run_cli):
     assert json.loads((run / "metrics.json").read_text())["test/acc"] > 0.3
     config = (run / "config.yaml").read_text()
     assert "on_device: true" in config and "class_path: lightning_app.engine.fast_path.FastPath" in config
+
+
+def test_another_logger_runs_to_the_test_in_the_runs_own_folder(idx_root, run_cli, capsys):
+    """--trainer.logger CSVLogger: the run is MLP-MNIST/version_0 (not auto), CSVLogger's metrics.csv and the app's
+    epochs.csv sit side by side, and the closing lines name the CSV, not TensorBoard."""
+    run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "2", "--trainer.logger", "CSVLogger")
+    out = capsys.readouterr().out
+    run = Path("logs/MLP-MNIST/version_0")
+    assert "test/acc" in out and f"CSVLogger: {run / 'metrics.csv'}" in out and "TensorBoard:" not in out
+    with (run / "epochs.csv").open(newline="") as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1"]
+    with (run / "metrics.csv").open(newline="") as handle:  # CSVLogger's own: every logged point
+        steps = {row["step"] for row in csv.DictReader(handle) if row.get("val/acc")}
+    assert steps == {"8", "17"}  # optimizer steps (9 an epoch), on the default path
+    assert json.loads((run / "metrics.json").read_text())["test/acc"] > 0

@@ -286,3 +286,12 @@ def test_a_failed_start_drops_its_empty_folder_but_never_results(tmp_path):
     (finished / "predictions" / "predictions.csv").write_text("file,class\n")
     assert drop_if_unused(started) and not started.exists()
     assert not drop_if_unused(finished) and (finished / "predictions" / "predictions.csv").exists()
+
+
+def test_names_from_data_cannot_forge_lines_or_reach_the_terminal(run_cli, capsys):
+    """A path with a newline and escape sequences in it is printed on the one error line, without control bytes."""
+    with pytest.raises(SystemExit) as stop:
+        run_cli("test", "--ckpt_path", "x\nerror: forged\x1b]0;title\x07\x1b[2J.ckpt")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "\x1b" not in err and "\x07" not in err and err.startswith("error: ")

@@ -107,3 +107,14 @@ def test_the_fast_path_updates_adam_directly_only_where_no_users_code_ran(idx_ro
     calls.clear()
     _, trainer = fit_tiny_mnist(idx_root, "cpu", 2, MLP, [FastPath(4)])
     assert trainer.global_step == 2 * 9 and len(calls) == 4  # the 4 steps of the first loaded batch
+
+
+def test_which_objects_are_the_apps_and_its_libraries(tmp_path):
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+
+    from lightning_app import provenance
+    from tests.helpers.callbacks import RecordLosses
+
+    assert provenance.known(TensorBoardLogger(tmp_path)) and provenance.known(SingleDeviceStrategy("cpu"))
+    assert provenance.known(MLP()) and not provenance.known(RecordLosses())  # tests.helpers: a user's code
