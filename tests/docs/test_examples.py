@@ -94,3 +94,32 @@ def test_docs_script_without_the_command_line(idx_root, tmp_path, monkeypatch):
     saved = torch.load(best, weights_only=True)["state_dict"]
     for key, value in model.state_dict().items():
         assert torch.equal(value, saved[key]), key
+
+
+@pytest.mark.long
+def test_a_stream_written_with_litdata_directly(tmp_path, monkeypatch):
+    """docs/stream_format.md's write_stream.py, run as a user would, makes a stream the app reads and trains on."""
+    import subprocess
+    import sys
+
+    from datamodules import StreamingImageDataModule
+    from tests.helpers.data import CATS_DOGS, write_photo_folder
+
+    pytest.importorskip("litdata")
+    write_photo_folder(tmp_path / "photos", CATS_DOGS)
+    for png in (tmp_path / "photos").rglob("*.png"):  # the example reads JPEGs
+        from PIL import Image
+
+        Image.open(png).convert("RGB").save(png.with_suffix(".jpg"))
+        png.unlink()
+    (tmp_path / "write_stream.py").write_text(example("write_stream.py"))
+    done = subprocess.run(
+        [sys.executable, "write_stream.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = StreamingImageDataModule(data_dir=str(tmp_path / "stream"), batch_size=4, num_workers=0, image_size=32)
+    data.setup("fit")
+    images = torch.cat([x for x, _ in data.train_dataloader()])
+    assert data.class_names == ["cat", "dog"] and len(images) == data.index["counts"]["train"] > 0
+    got, labels, _ = data.feature_inputs("val")  # read by position, each sample checked against dataset.json
+    assert len(got) == len(labels) == data.index["counts"]["val"]
