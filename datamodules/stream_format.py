@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from datamodules.errors import DataError
+from datamodules.errors import DataError, printable
 from datamodules.image_io import read_rgb
 
 SPLITS = ("train", "val", "test")
@@ -66,7 +66,7 @@ class DecodePhoto:
         self.labels = labels
 
     def __call__(self, sample: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        name, label, position = printable(sample.get("name")), sample.get("label"), sample.get("index")
+        name, label, position = printable(sample.get("name"), 200), sample.get("label"), sample.get("index")
         if not isinstance(label, int) or not 0 <= label < self.classes:
             raise DataError(f"the stream's photo {name} has the label {label!r}, not a class: write the stream again")
         if self.labels is not None and (
@@ -130,12 +130,6 @@ def index_problem(index: object) -> str | None:
         if count and not isinstance(index["digests"].get(split), str):
             return f"its {split} digest is missing"
     return None
-
-
-def printable(value: object, limit: int = 200) -> str:
-    """A name from data, safe to print on one line: control characters replaced, length bounded."""
-    text = str(value)[:limit]
-    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def split_problem(folder: str, count: int) -> str | None:

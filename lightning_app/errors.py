@@ -11,7 +11,7 @@ import argparse
 import importlib
 from types import ModuleType
 
-from datamodules.errors import DataError
+from datamodules.errors import DataError, printable  # noqa: F401 - printable: one for the whole app
 from modules.errors import ModelError
 
 
@@ -59,13 +59,6 @@ def first_line(exc: BaseException, limit: int = 400) -> str:
     characters: what a one-line message quotes of an error from a library."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return (lines[0] if lines else type(exc).__name__)[:limit]
-
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal, on one line: every control character (newline, escape, bidi override, ...)
-    shown as ``?`` (line breaks and tabs as spaces). Names from data (files, classes) and library messages pass
-    through this before printing."""
-    return "".join(c if c.isprintable() else " " if c in "\n\r\t" else "?" for c in str(text))
 
 
 def require(module: str, extra: str, command: str) -> ModuleType:

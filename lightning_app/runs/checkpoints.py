@@ -40,7 +40,8 @@ def run_name(model_class_path: str | None, data_class_path: str | None, folder: 
 def newest_last_checkpoint(save_dir: str | Path, name: str | None) -> Path:
     """The most recently written ``last.ckpt`` under ``save_dir/<name>*/version_*/checkpoints`` (a photo
     folder's runs add its name to the pair's)."""
-    pattern = f"{name or ''}*/*/checkpoints/last.ckpt"
+    stem = name or "*"
+    pattern = f"{stem if stem.endswith('*') else stem + '*'}/*/checkpoints/last.ckpt"
     found = sorted(Path(save_dir).glob(pattern), key=lambda p: p.stat().st_mtime)
     if not found:
         raise CheckpointError(

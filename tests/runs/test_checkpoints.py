@@ -111,3 +111,12 @@ def test_best_finds_runs_named_before_and_after_the_folder(tmp_path):
         os.utime(path, (i, i))
     name = run_name("modules.TransferModel", "datamodules.CatDogDataModule")
     assert newest_last_checkpoint(tmp_path, name) == old
+
+
+def test_best_of_a_model_alone_finds_its_runs(tmp_path):
+    from lightning_app.runs.checkpoints import newest_last_checkpoint, run_name
+
+    path = tmp_path / "SmallCNN-MNIST/version_0/checkpoints/last.ckpt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"x")
+    assert newest_last_checkpoint(tmp_path, run_name("cnn.SmallCNN", None)) == path  # the pattern SmallCNN-*
