@@ -128,8 +128,8 @@ class FastPath(Callback):
     per-step path, so every callback, logger and hook sees what Lightning promises. ``global_step``,
     ``max_steps``, the schedule and the step every scalar is logged at count optimizer steps, as on the
     per-step path (the epoch's scalars are logged with a ``step`` value, Lightning's documented way to set the
-    logger's step); the progress bar
-    counts loaded batches. Evaluation loads ``steps_per_load`` batches at once too.
+    logger's step); the progress bar counts loaded batches. Evaluation loads ``steps_per_load`` batches at once
+    too.
 
     64 steps a load (4,096 MNIST samples, 12.8 MB): each loaded batch costs loop hooks, fetching and metric
     updates, so fewer of them are faster, up to the point where a load stops fitting the caches (the
