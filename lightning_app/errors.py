@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 from types import ModuleType
 
 from datamodules.errors import DataError, printable  # noqa: F401 - printable: one for the whole app
@@ -58,6 +59,9 @@ def first_line(exc: BaseException, limit: int = 400) -> str:
     """The first non-blank line of an error's message (its type's name when it has none), at most ``limit``
     characters: what a one-line message quotes of an error from a library."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Caught ") and lines[1].startswith("Original Traceback"):
+        # raised again by a DataLoader from its worker process: the worker's own message is the last line
+        lines = [re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1])]
     return (lines[0] if lines else type(exc).__name__)[:limit]
 
 

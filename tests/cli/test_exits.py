@@ -295,3 +295,15 @@ def test_names_from_data_cannot_forge_lines_or_reach_the_terminal(run_cli, capsy
     err = capsys.readouterr().err
     assert stop.value.code == 2 and len(err.strip().splitlines()) == 1
     assert "\x1b" not in err and "\x07" not in err and err.startswith("error: ")
+
+
+def test_an_error_in_a_loader_worker_names_the_file_not_the_worker():
+    """A DataLoader raises a worker's error again as "Caught DataError in DataLoader worker process 0." with the
+    worker's traceback: the one line is the worker's own message, which names the photo."""
+    from datamodules import DataError
+
+    wrapped = DataError(
+        "Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in read\ndatamodules.errors.DataError: photos/cat/broken.jpg is not a readable image'
+    )
+    assert first_line(wrapped) == "photos/cat/broken.jpg is not a readable image"

@@ -69,3 +69,36 @@ def test_optimize_to_a_file_url_or_a_store_litdata_cannot_write(photo_root, tmp_
         run_cli("optimize", "--data_dir", str(photo_root), "--output", "memory://photos/stream")
     assert stop.value.code == 2
     assert "LitData writes streams to a local folder or to s3://, gs://, r2://" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--chunk_bytes", "abc"], "--chunk_bytes abc: pass a size such as 64MB"),
+        (["--chunk_bytes", "0"], "--chunk_bytes 0: pass a size"),
+        (["--chunk_bytes=-5MB"], "--chunk_bytes -5MB: pass a size"),  # with a space argparse reads a flag
+        (["--num_workers", "-1"], "--num_workers -1: pass 1 or more processes"),
+    ],
+)
+def test_optimizes_flags_are_one_line_before_any_photo_is_read(flags, says, photo_root, tmp_path, run_cli, capsys):
+    with pytest.raises(SystemExit) as stop:
+        run_cli("optimize", "--data_dir", str(photo_root), "--output", str(tmp_path / "stream"), *flags)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and says in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "stream").exists()
+
+
+def test_an_output_inside_the_photos_or_held_by_another_run_is_one_line(photo_root, tmp_path, run_cli, capsys):
+    """Inside the photo folder it would be read as photos; a second writer would remove the first one's chunks."""
+    with pytest.raises(SystemExit):
+        run_cli("optimize", "--data_dir", str(photo_root), "--output", str(photo_root / "stream"))
+    assert "is inside the photo folder" in capsys.readouterr().err and not (photo_root / "stream").exists()
+    from lightning_app.toolkit.optimize import claimed
+
+    busy = tmp_path / "busy"
+    with claimed(busy, str(busy)):  # another optimize holds the folder while it writes
+        with pytest.raises(SystemExit):
+            run_cli("optimize", "--data_dir", str(photo_root), "--output", str(busy))
+        assert (busy / ".optimize.lock").exists()  # its claim, untouched
+    assert "already holds files" in capsys.readouterr().err
+    assert not busy.exists()  # the claim's own folder, empty, is gone with it
