@@ -95,6 +95,16 @@ def get_backbone(name: str) -> Backbone:
     return BACKBONES[name]
 
 
+def input_normalization(
+    backbone: str, mean: list[float] | None = None, std: list[float] | None = None
+) -> tuple[list[float], list[float]]:
+    """The mean and std a backbone's inputs are normalised with: the ones given, else the backbone's own."""
+    spec = get_backbone(backbone)
+    return [float(v) for v in (spec.mean if mean is None else mean)], [
+        float(v) for v in (spec.std if std is None else std)
+    ]
+
+
 def build_backbone(name: str, weights: str) -> nn.Module:
     """``weights``: ``imagenet`` (pretrained), ``none`` (random init) or a local state_dict file."""
     spec = get_backbone(name)

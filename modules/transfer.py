@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from modules.backbones import BATCH_NORMS, build_backbone, get_backbone
+from modules.backbones import BATCH_NORMS, build_backbone, get_backbone, input_normalization
 from modules.classification import ClassificationModule
 from modules.errors import ModelError
 
@@ -53,8 +53,7 @@ class TransferModel(ClassificationModule):
     ) -> None:
         spec = get_backbone(backbone)
         # resolved before the base saves the hyperparameters, so the checkpoint and hparams.yaml hold the numbers
-        input_mean = [float(v) for v in (spec.mean if input_mean is None else input_mean)]
-        input_std = [float(v) for v in (spec.std if input_std is None else input_std)]
+        input_mean, input_std = input_normalization(backbone, input_mean, input_std)
         if len(input_mean) != 3 or len(input_std) != 3 or min(input_std) <= 0:
             raise ModelError(
                 f"input_mean and input_std must be 3 numbers each (std above 0), got {input_mean}, {input_std}"

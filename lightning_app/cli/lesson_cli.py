@@ -34,7 +34,7 @@ from lightning_app.runs.run_folders import RUNS
 from lightning_app.toolkit.app_trainer import AppTrainer
 from lightning_app.toolkit.lr_find import fit_command
 from modules import ClassificationModule, ModelError
-from modules.backbones import get_backbone
+from modules.backbones import input_normalization
 from modules.weights import load_weights
 
 DEFAULT_MODEL = "modules.MLP"
@@ -213,11 +213,8 @@ class LessonCLI(LightningCLI):
         backbone = init_args.get("backbone")
         if backbone is None or "input_mean" not in init_args:
             return
-        spec = get_backbone(backbone)
-        if init_args.get("input_mean") is None:
-            init_args["input_mean"] = list(spec.mean)
-        if init_args.get("input_std") is None:
-            init_args["input_std"] = list(spec.std)
+        mean, std = input_normalization(backbone, init_args.get("input_mean"), init_args.get("input_std"))
+        init_args["input_mean"], init_args["input_std"] = mean, std
 
     def after_instantiate_classes(self) -> None:
         """Check the contracts, and that the checkpoint fits the model, before anything runs."""
