@@ -28,6 +28,11 @@ def summary(trainer: Trainer, best: str = "") -> str:
     folder = run_dir(trainer)
     if folder is not None:
         lines.append(f"run folder: {folder}")
+        if str(folder).startswith("memory:"):
+            lines.append(
+                "note: memory:// lives in this process only: the run folder and its checkpoints vanish when it "
+                "ends; pass a local folder or a store (s3://...) to keep them"
+            )
     for logger in trainer.loggers:  # what each logger wrote, and how to look at it
         if isinstance(logger, TensorBoardLogger):
             lines.append(f"TensorBoard: tensorboard --logdir {Path(logger.log_dir).parent} --host 127.0.0.1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -28,9 +29,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         try:
             replace_file(path, lambda handle: torch.save(checkpoint, handle))
-        except OSError as err:  # a full disk, a read-only or vanished folder, a store that refuses the write
+        except (OSError, RuntimeError) as err:  # a full disk, a read-only or vanished folder, a refusing store
+            # torch's zip writer reports a failed write (a full disk, a file size limit) as a RuntimeError
+            # ("unexpected pos", "file write failed"); any other RuntimeError is not about the disk
+            if isinstance(err, RuntimeError) and not re.search(
+                r"unexpected pos|write failed|PytorchStreamWriter", str(err)
+            ):
+                raise
             kept = " (the previous one is kept whole)" if location(path).exists() else ""
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else "the disk refused the write"
             raise TrainingError(
-                f"could not write the checkpoint {path} ({err.strerror or err}){kept}: free some space or "
+                f"could not write the checkpoint {path} ({reason}){kept}: free some space or "
                 "make the folder writable, then go on with `fit --ckpt_path last`"
             ) from err

@@ -4,7 +4,9 @@ browser needs, and nothing of the model.
 - a request's ``Host`` must name the address served (a page that rebinds its own DNS name to 127.0.0.1 cannot read
   the answers), and a POST from another origin is refused (any web page could otherwise make the machine predict);
 - ``Content-Length`` is required, a number, and at most ``max_body``; a client has ``timeout`` seconds between
-  bytes; at most ``max_connections`` connections are served at once and the listen backlog holds 128 more;
+  bytes and ``header_deadline_s`` in all for a request line and its headers; at most ``max_connections``
+  connections are served at once and the listen backlog holds 128 more; when all are taken, a new connection takes
+  the place of the one that has waited longest for its headers, so slow clients cannot fill the server;
 - a request's work runs under a :class:`Gate`: a few at once, a short queue, then 503.
 
 Broken connections (the client went away) are dropped without a traceback.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
@@ -75,11 +78,14 @@ class GuardedServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the standard library's 5 reset most of 50 clients arriving together
     max_connections = 256
+    header_deadline_s = 10.0  # for a request line and its headers, however slowly they come
 
     def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler], public: bool) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.public = public
         self._open = threading.BoundedSemaphore(self.max_connections)
+        self._awaiting: dict[socket.socket, float] = {}  # connections waiting for a request's headers: deadline
+        self._awaiting_lock = threading.Lock()
         super().__init__((host, port), handler)
         port = self.server_address[1]
         names = [f"[{host}]" if ":" in host else host] + (["127.0.0.1", "localhost"] if host in LOCAL_HOSTS else [])
@@ -92,16 +98,57 @@ class GuardedServer(ThreadingHTTPServer):
         return f"http://{host}:{port}/"
 
     def process_request(self, request, client_address) -> None:
-        if not self._open.acquire(blocking=False):  # too many open connections: close this one at once
-            super().shutdown_request(request)
+        if not self._open.acquire(blocking=False) and not (self._drop_slowest() and self._open.acquire(timeout=2)):
+            super().shutdown_request(request)  # every connection is at work on a request: close this one at once
             return
+        self.awaiting_headers(request)
         super().process_request(request, client_address)
 
     def process_request_thread(self, request, client_address) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
+            with self._awaiting_lock:
+                self._awaiting.pop(request, None)
             self._open.release()
+
+    def awaiting_headers(self, connection: socket.socket) -> None:
+        """The connection waits for a request: it has ``header_deadline_s`` to send the line and headers."""
+        with self._awaiting_lock:
+            self._awaiting.pop(connection, None)  # to the end: the order is the order of the deadlines
+            self._awaiting[connection] = time.monotonic() + self.header_deadline_s
+
+    def headers_read(self, connection: socket.socket) -> None:
+        with self._awaiting_lock:
+            self._awaiting.pop(connection, None)
+
+    def _drop_slowest(self) -> bool:
+        """Close the connection that has waited longest for its headers, for a new one; False when none waits."""
+        with self._awaiting_lock:
+            connection = next(iter(self._awaiting), None)
+            if connection is None:
+                return False
+            del self._awaiting[connection]
+        self._cut(connection)
+        return True
+
+    def service_actions(self) -> None:
+        """``serve_forever``'s hook, twice a second: close the connections past their header deadline."""
+        now = time.monotonic()
+        with self._awaiting_lock:
+            late = [connection for connection, deadline in self._awaiting.items() if deadline < now]
+            for connection in late:
+                del self._awaiting[connection]
+        for connection in late:
+            self._cut(connection)
+
+    @staticmethod
+    def _cut(connection: socket.socket) -> None:
+        """Wake the connection's thread from its read (which then sees the end of the stream and finishes)."""
+        try:
+            connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def shutdown_request(self, request) -> None:
         """A lingering close: what the client still sends is read (up to 4 MB, 2 s) before the socket closes, as
@@ -134,6 +181,15 @@ class GuardedHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
         pass  # a quiet terminal: one line per request would bury the start-up message
+
+    def handle_one_request(self) -> None:
+        self.server.awaiting_headers(self.connection)  # each request on a kept-alive connection has its deadline
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()  # the request line and the headers, read
+        self.server.headers_read(self.connection)
+        return parsed
 
     def check_host(self) -> None:
         """The ``Host`` header names this server (DNS rebinding); not checked when serving in public on purpose."""

@@ -136,9 +136,12 @@ def memory_fs():
 
 
 @pytest.mark.long  # three short runs: about 7 s
-def test_a_run_kept_in_fsspecs_memory_filesystem_trains_tests_and_resumes(idx_root, run_cli, memory_fs, tmp_path):
+def test_a_run_kept_in_fsspecs_memory_filesystem_trains_tests_and_resumes(
+    idx_root, run_cli, memory_fs, tmp_path, capsys
+):
     where = ["--trainer.default_root_dir", "memory://runs", "--trainer.logger.init_args.save_dir", "memory://runs"]
     run_cli("fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1", *where)
+    assert "memory:// lives in this process only" in capsys.readouterr().out  # issue 32: say what vanishes
     run = "/runs/MLP-MNIST/version_0"
     names = {Path(p).name for p in memory_fs.find(run)}
     assert {"last.ckpt", "config.yaml", "hparams.yaml", "metrics.json", "metrics.csv"} <= names

@@ -2,12 +2,15 @@
 
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from lightning_app.runs.checkpoint_writer import AtomicCheckpointIO
+from tests.helpers.processes import ROOT
 
 
 class RunsCode:
@@ -120,3 +123,30 @@ def test_best_of_a_model_alone_finds_its_runs(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"x")
     assert newest_last_checkpoint(tmp_path, run_name("cnn.SmallCNN", None)) == path  # the pattern SmallCNN-*
+
+
+FULL_DISK = """
+import resource, runpy, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails as on a full disk, not by a signal
+resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+sys.argv = ["lightning_app", *sys.argv[1:]]
+runpy.run_module("lightning_app", run_name="__main__")
+"""
+
+
+@pytest.mark.long
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line(idx_root, tmp_path):
+    """Issue 32: torch's zip writer reports a failed write as ``RuntimeError: ... unexpected pos``, a 70-line
+    traceback; a file size limit makes every write past 300 kB fail as a full disk does."""
+    run = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, "fit", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "could not write the checkpoint" in errors[0] and "free some space" in errors[0]
+    assert "Traceback" not in run.stderr

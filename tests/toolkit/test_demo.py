@@ -8,6 +8,7 @@ import io
 import json
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -180,3 +181,40 @@ def test_fifty_clients_at_once_are_all_served(server):
     start together, on the standard library's backlog of 5 most of them were reset."""
     result = load(server.server_address[1], png(), requests=200, clients=50)
     assert result["statuses"] == {200: 200}, result
+
+
+def test_slow_clients_holding_every_connection_do_not_starve_a_well_behaved_one(server):
+    """Issue 32: 256 connections that send a byte now and then held every place and a good client got nothing for
+    40 s. Now a new connection takes the place of the one waiting longest for its headers, and a connection past
+    its header deadline is closed."""
+    old_limit, old_deadline = server.max_connections, server.header_deadline_s
+    port = server.server_address[1]
+    slow = []
+    try:
+        server.header_deadline_s = 60.0  # the eviction alone, not the deadline, must make room
+        for _ in range(server.max_connections):
+            connection = socket.create_connection(("127.0.0.1", port), timeout=5)
+            connection.sendall(b"G")  # a request line that never ends
+            slow.append(connection)
+        for _ in range(3):
+            status, answer = post(server, png())
+            assert status == 200, answer
+    finally:
+        server.header_deadline_s = old_deadline
+        for connection in slow:
+            connection.close()
+    assert server.max_connections == old_limit
+
+
+def test_a_connection_past_its_header_deadline_is_closed(server):
+    old_deadline = server.header_deadline_s
+    server.header_deadline_s = 1.0
+    try:
+        connection = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10)
+        connection.sendall(b"GET / HTTP/1.1\r\nHost: x")  # headers that never end, a byte at a time in real attacks
+        started = time.monotonic()
+        assert connection.recv(1024) == b""  # closed by the server
+        assert time.monotonic() - started < 5
+        connection.close()
+    finally:
+        server.header_deadline_s = old_deadline
