@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -145,10 +145,8 @@ class GuardedServer(ThreadingHTTPServer):
     @staticmethod
     def _cut(connection: socket.socket) -> None:
         """Wake the connection's thread from its read (which then sees the end of the stream and finishes)."""
-        try:
+        with suppress(OSError):
             connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def shutdown_request(self, request) -> None:
         """A lingering close: what the client still sends is read (up to 4 MB, 2 s) before the socket closes, as
