@@ -6,9 +6,9 @@ build is gigabytes of CUDA libraries to download), and so does everything the pr
 
 import re
 import sys
+import tomllib
 from pathlib import Path
 
-import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -279,7 +279,7 @@ def main() -> None:
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     workdir = Path(tempfile.mkdtemp(prefix="dlwp-bench-"))
     results = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": platform.platform(),
         "cpus": torch.get_num_threads(),
         "device": str(device),

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more fit options, last")
     opts = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="dlwp-tta-"))
-    print(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}, {platform.platform()}")
+    print(f"{datetime.now(UTC).isoformat(timespec='seconds')}, {platform.platform()}")
     print("| goal | command | test accuracy | wall time |\n| --- | --- | --- | --- |")
     for goal in opts.goals:
         target, folder, batch, args = GOALS[goal]
