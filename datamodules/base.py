@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from lightning.pytorch import LightningDataModule
@@ -16,6 +17,19 @@ from datamodules.image_io import MAX_PIXELS, ImageFileDataset, list_image_files,
 from datamodules.tensor_dataset import EpochShuffleSampler, TensorBatchDataset
 
 PREDICT_PIXELS = 64 * 224 * 224  # pixels in one batch of `predict` on one's own files: 64 photos at the lesson's size
+
+
+class Inventory(NamedTuple):
+    """Every item of every split, as ``fit`` splits them: what ``check`` reads.
+
+    ``images[i]`` is item ``i`` whole, as uint8 (C, H, W) before any resizing: a tensor of them (idx data), or a
+    dataset whose items are ``(image, label)`` and which raises ``DataError`` for an unreadable file.
+    """
+
+    names: list[str]  # a file's path, a stream's ``train/17``, or ``train[i]`` in an idx file
+    labels: torch.Tensor
+    splits: list[str]  # train, val or test
+    images: torch.Tensor | Dataset
 
 
 class ClassificationDataModule(LightningDataModule):

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from torchvision.datasets import VisionDataset
 from torchvision.transforms import v2
 
-from datamodules.base import ClassificationDataModule
+from datamodules.base import ClassificationDataModule, Inventory
 from datamodules.device_batches import DeviceBatches
 from datamodules.errors import DataError
 from datamodules.image_io import MAX_PIXELS, reader
@@ -143,6 +143,23 @@ class IdxDataModule(ClassificationDataModule):
             self.val_set = TensorBatchDataset(images[val_idx], labels[val_idx])
         if stage in ("test", "predict") and self.test_set is None:
             self.test_set = TensorBatchDataset(*self._load(train=False))
+
+    def inventory(self) -> Inventory:
+        """The training file's images (train and val, as :meth:`split_indices` splits them) and the test file's,
+        named by their position in their file (``train[i]``, ``test[i]``)."""
+        train_images, train_labels = self._load(train=True)
+        test_images, test_labels = self._load(train=False)
+        train_idx, val_idx = self.split_indices(len(train_images))
+        splits = ["train"] * len(train_images)
+        for i in val_idx.tolist():
+            splits[i] = "val"
+        names = [f"train[{i}]" for i in range(len(train_images))] + [f"test[{i}]" for i in range(len(test_images))]
+        return Inventory(
+            names,
+            torch.cat([train_labels, test_labels]),
+            splits + ["test"] * len(test_images),
+            torch.cat([train_images, test_images]),
+        )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader | DeviceBatches:
         dataset: TensorBatchDataset | None = getattr(self, f"{split}_set")

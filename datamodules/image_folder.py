@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.models import ResNet18_Weights
 from torchvision.transforms import v2
 
-from datamodules.base import ClassificationDataModule
+from datamodules.base import ClassificationDataModule, Inventory
 from datamodules.device_batches import DeviceBatches
 from datamodules.errors import DataError
 from datamodules.folder_layout import class_folders, content_digest, list_images
@@ -188,6 +188,19 @@ class CatDogDataModule(ClassificationDataModule):
         if few:
             warnings.warn(f"classes with fewer than 2 training images: {', '.join(few)}; add more", stacklevel=2)
         return splits
+
+    def inventory(self) -> Inventory:
+        """Every photo of every split as ``fit`` splits them, read whole by the datamodule's reader."""
+        splits = self.split_files()
+        files = [file for name in ("train", "val", "test") for file in splits[name][0]]
+        labels = [label for name in ("train", "val", "test") for label in splits[name][1]]
+        names = [name for name in ("train", "val", "test") for _ in splits[name][0]]
+        return Inventory(
+            [str(f) for f in files],
+            torch.tensor(labels, dtype=torch.long),
+            names,
+            ImageFileDataset(files, labels, torch.nn.Identity(), self.read),
+        )
 
     def setup(self, stage: str) -> None:
         self.follow_model()

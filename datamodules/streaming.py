@@ -15,9 +15,10 @@ from collections.abc import Callable
 from functools import cached_property
 
 import torch
+from torch.utils.data import ConcatDataset
 from upath import UPath
 
-from datamodules.base import ClassificationDataModule
+from datamodules.base import ClassificationDataModule, Inventory
 from datamodules.errors import DataError
 from datamodules.image_folder import (
     IMAGENET_MEAN,
@@ -143,6 +144,16 @@ class StreamingImageDataModule(ClassificationDataModule):
         """``split`` by position, each photo checked against ``dataset.json`` and decoded through ``transform``."""
         stream = self._stream(split, shuffle=False, decode=False)
         return StreamOfPhotos(stream, self.index["labels"][split], self._decoder(transform))
+
+    def inventory(self) -> Inventory:
+        """Every photo of every split, decoded whole, named ``split/position`` (the stream keeps the order of
+        ``dataset.json``)."""
+        present = [split for split in SPLITS if self.index["counts"].get(split, 0)]
+        parts = [self._photos(split, torch.nn.Identity()) for split in present]
+        names = [f"{split}/{i}" for split, part in zip(present, parts, strict=True) for i in range(len(part))]
+        splits = [split for split, part in zip(present, parts, strict=True) for _ in range(len(part))]
+        labels = torch.tensor([label for part in parts for label in part.labels], dtype=torch.long)
+        return Inventory(names, labels, splits, ConcatDataset(parts))
 
     def setup(self, stage: str) -> None:
         self.follow_model()

@@ -41,6 +41,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "interpret": Subcommand(
         "trainer", "test, then the highest-loss images, most-confused pairs, per-class scores (--ckpt_path best)"
     ),
+    "check": Subcommand(
+        "trainer",
+        "know your data before training: duplicates, leaks between splits, likely label errors, unreadable files\n"
+        " (same --data as fit; pip extra [check])",
+    ),
     "export": Subcommand(
         "function",
         "an ONNX model with its class names and preprocessing (--ckpt_path best; pip extra [export])",

@@ -83,6 +83,7 @@ class FeatureCache(Callback):
         self.pass_seconds = 0.0  # and the seconds that took, decoding included
         self._memory: dict[str, torch.Tensor] = {}
         self._weights: dict[int, str] = {}
+        self._extractor_made = None  # the backbone's runner of this pass, made when a split needs it
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Runs after the datamodule's ``setup`` and before any dataloader is made."""
@@ -100,37 +101,49 @@ class FeatureCache(Callback):
         device = trainer.strategy.root_device
         was_training = pl_module.training
         pl_module.to(device).eval()
-        done, extractor = [], None
+        done, self._extractor_made = [], None
         try:
             for split in splits:
                 views = self.views if split == "train" else 1
-                images, labels, identity = datamodule.feature_inputs(split, views)
-                if not len(images):
+                found = self.features(trainer, pl_module, datamodule, split, views)
+                if found is None:
                     continue
-                key = hashlib.sha256(f"{identity}{self._weights_of(pl_module)}".encode()).hexdigest()
-                features = self._memory.get(key)
-                source = "memory"
-                if features is None:
-                    features, source = self._read(trainer, key, labels, pl_module.feature_width), "disk"
-                if trainer.world_size > 1 and not trainer.strategy.reduce_boolean_decision(
-                    features is not None, all=True
-                ):
-                    features = None  # one process lacks it: all of them make it together
-                if features is None:
-                    extractor = extractor or self._extractor(pl_module, datamodule, images, device)
-                    features = self._pass(trainer, split, images, extractor, datamodule, views)
-                    features = self._gathered(trainer, features, len(images), views, pl_module.feature_width)
-                    source = "backbone"
-                    self._write(trainer, key, features, labels)
-                self._memory[key] = features
+                features, labels, source = found
                 datamodule.use_features(split, features.to(device), labels, views)
                 done.append(f"{len(features)} {split}" + (f" ({source})" if source != "backbone" else ""))
         finally:
             pl_module.train(was_training)
-        engine = f" ({self.engine_used})" if extractor is not None else ""
+        engine = f" ({self.engine_used})" if self._extractor_made is not None else ""
         rank_zero_info(
             f"FeatureCache: {', '.join(done)} features in {time.perf_counter() - start:.1f} s on {device}{engine}"
         )
+
+    def features(
+        self, trainer: Trainer, pl_module: LightningModule, datamodule: FeatureCacheable, split: str, views: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor, str] | None:
+        """The backbone's features of ``split`` (N x views, F), their labels and where they came from (memory, disk
+        or the backbone), or None for an empty split: what ``setup`` trains on, and what ``check`` compares.
+        ``pl_module`` is on the Trainer's device, in eval mode."""
+        device = trainer.strategy.root_device
+        images, labels, identity = datamodule.feature_inputs(split, views)
+        if not len(images):
+            return None
+        key = hashlib.sha256(f"{identity}{self._weights_of(pl_module)}".encode()).hexdigest()
+        features = self._memory.get(key)
+        source = "memory"
+        if features is None:
+            features, source = self._read(trainer, key, labels, pl_module.feature_width), "disk"
+        if trainer.world_size > 1 and not trainer.strategy.reduce_boolean_decision(features is not None, all=True):
+            features = None  # one process lacks it: all of them make it together
+        if features is None:
+            if self._extractor_made is None:
+                self._extractor_made = self._extractor(pl_module, datamodule, images, device)
+            features = self._pass(trainer, split, images, self._extractor_made, datamodule, views)
+            features = self._gathered(trainer, features, len(images), views, pl_module.feature_width)
+            source = "backbone"
+            self._write(trainer, key, features, labels)
+        self._memory[key] = features
+        return features, labels, source
 
     # ---- the pass ------------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Lightning's Trainer with the app's extra subcommands: ``lr_find`` and ``interpret``.
+"""Lightning's Trainer with the app's extra subcommands: ``lr_find``, ``interpret`` and ``check``.
 
 LightningCLI makes a subcommand of each name in ``LightningCLI.subcommands()`` and reads its flags from the
 trainer method of that name (its signature and docstring), then calls it with the model and the datamodule.
@@ -10,6 +10,7 @@ from __future__ import annotations
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 
 from lightning_app.errors import CheckpointError
+from lightning_app.toolkit.data_check import check_data
 from lightning_app.toolkit.interpret import Interpretation
 from lightning_app.toolkit.lr_find import find_lr
 
@@ -21,7 +22,7 @@ def needs_checkpoint(subcommand: str, ckpt_path: str | None) -> str:
 
 
 class AppTrainer(Trainer):
-    """``lightning.Trainer`` plus the methods behind ``lr_find`` and ``interpret``."""
+    """``lightning.Trainer`` plus the methods behind ``lr_find``, ``interpret`` and ``check``."""
 
     suggested_lr: float | None = None  # the last lr_find's suggestion
 
@@ -63,3 +64,27 @@ class AppTrainer(Trainer):
         ckpt_path = needs_checkpoint("interpret", ckpt_path)
         self.callbacks.append(Interpretation(top_k=top_k))
         self.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+
+    def check(
+        self,
+        model: LightningModule,
+        datamodule: LightningDataModule | None = None,
+        near: float = 0.995,
+        near_features: float = 0.95,
+        folds: int = 5,
+        fail_on: str = "",
+        show: int = 8,
+    ) -> dict:
+        """Check the data before training: duplicates, leaks between splits, likely label errors, unreadable files.
+
+        Args:
+            near: the correlation of two pictures' 32x32 grey thumbnails from which they count as near duplicates
+                (resized or recompressed copies); 1: exact copies only.
+            near_features: with a backbone (a transfer model), the cosine of two pictures' features from which
+                they count as near duplicates too (cropped copies).
+            folds: folds of the out-of-fold predictions that find label issues.
+            fail_on: findings that end the command with an error, for CI: any of duplicates, leaks,
+                label_issues, unreadable, separated by commas.
+            show: how many of each finding the terminal and the pictures show.
+        """
+        return check_data(self, model, datamodule, near, near_features, folds, fail_on, show)
