@@ -64,6 +64,14 @@ class Inspectable(Protocol):
     def test_samples(self, indices: Sequence[int]) -> tuple[torch.Tensor, list[str]]: ...
 
 
+@runtime_checkable
+class Checkable(Protocol):
+    """A datamodule whose every item ``check`` can read: ``inventory()`` lists each split's items as ``fit``
+    splits them, with names, labels and the whole images (``datamodules.base.Inventory``)."""
+
+    def inventory(self) -> Any: ...
+
+
 def offers(obj: object, protocol: type) -> bool:
     """``isinstance(obj, protocol)`` as Python 3.11 answers it, by ``hasattr``: from 3.12 a runtime protocol is
     checked with ``inspect.getattr_static``, which does not see a torch module's submodules (``backbone``)."""

@@ -34,7 +34,7 @@ from datamodules.base import Inventory
 from datamodules.errors import DataError
 from lightning_app import figures
 from lightning_app.callbacks.tensorboard_views import tensorboard
-from lightning_app.contracts import FeatureCacheable, FeatureExtractor, offers
+from lightning_app.contracts import Checkable, FeatureCacheable, FeatureExtractor, offers
 from lightning_app.errors import AppError, SettingError, printable, require
 from lightning_app.runs.run_folders import run_dir
 from lightning_app.runs.storage import location, replace_file
@@ -385,7 +385,7 @@ def check_data(
         raise SettingError(f"--near_features must be in (0, 1], got {near_features}: pass e.g. --near_features 0.95")
     if folds < 2:
         raise SettingError(f"--folds must be at least 2, got {folds}")
-    if not callable(getattr(datamodule, "inventory", None)):
+    if not isinstance(datamodule, Checkable):
         raise SettingError(f"check cannot list the items of {type(datamodule).__name__}: it offers no inventory()")
     start = time.perf_counter()
     datamodule.prepare_data()  # what a Trainer's loop does first: fetch or unpack the data
