@@ -32,6 +32,8 @@ def subcommand_parser(name: str) -> ArgumentParser:
     sub = SUBCOMMANDS[name]
     if sub.kind == "function":
         return auto_parser(sub.function(), prog=f"{program()} {name}")
+    if sub.kind == "study":  # fit's flags (its own --sweep.* are not completed)
+        return subcommand_parser("fit")
     built: list[ArgumentParser] = []
 
     class ParsersOnly(LessonCLI):

@@ -111,6 +111,9 @@ def main() -> None:
         if subcommand is not None and subcommand.kind == "function":
             run_function(flags.subcommand, sys.argv[sys.argv.index(flags.subcommand) + 1 :])
             return
+        if subcommand is not None and subcommand.kind == "study":
+            subcommand.function()(sys.argv[sys.argv.index(flags.subcommand) + 1 :], program())
+            return
         check_class_names(flags)
         LessonCLI(flags=flags)
     except SIGTERMException:  # Lightning stops at the next step and raises SystemExit(None): exit status 0

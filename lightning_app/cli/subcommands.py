@@ -3,7 +3,8 @@
 Plain data, importing neither torch nor Lightning (they take seconds to load), so the top-level help is instant.
 ``lightning``: one of LightningCLI's four; ``trainer``: a method of ``AppTrainer`` that LightningCLI runs as a
 subcommand (its flags come from the method's signature); ``function``: a function of a checkpoint alone, no data
-and no Trainer, whose flags come from its signature (jsonargparse's ``auto_cli``).
+and no Trainer, whose flags come from its signature (jsonargparse's ``auto_cli``); ``study``: a function handed
+``fit``'s flags and its own, which runs ``fit`` many times (``sweep``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import NamedTuple
 
 
 class Subcommand(NamedTuple):
-    kind: str  # lightning | trainer | function
+    kind: str  # lightning | trainer | function | study
     summary: str  # the help line (continued lines start with a space)
     target: str = ""  # the import path of what runs it, for kind "function"
 
@@ -46,6 +47,12 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "know your data before training: duplicates, leaks between splits, likely label errors, unreadable files\n"
         " (same --data as fit; pip extra [check])",
     ),
+    "sweep": Subcommand(
+        "study",
+        "an Optuna study over a config's settings: fit's flags plus --sweep.trials N, --sweep.space FILE, ...\n"
+        " (resumable, several processes or machines; pip extra [sweep])",
+        "lightning_app.toolkit.sweep:sweep",
+    ),
     "export": Subcommand(
         "function",
         "an ONNX model with its class names and preprocessing (--ckpt_path best; pip extra [export])",
@@ -67,7 +74,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "lightning_app.cli.completion:completion",
     ),
 }
-TRAINER_SUBCOMMANDS = tuple(name for name, sub in SUBCOMMANDS.items() if sub.kind != "function")
+TRAINER_SUBCOMMANDS = tuple(name for name, sub in SUBCOMMANDS.items() if sub.kind in ("lightning", "trainer"))
 
 
 def program() -> str:

@@ -1,0 +1,1 @@
+"""The search spaces ``sweep`` uses when no ``--sweep.space`` is given: one per model class."""
