@@ -74,9 +74,13 @@ class IdxDataModule(ClassificationDataModule):
         names = [os.path.basename(url) for url, _ in self.dataset_class.resources]
         return [n for n in names if not (self.raw_folder / n).exists() and not (self.raw_folder / n[:-3]).exists()]
 
+    def predicting_own_files(self) -> bool:
+        """``predict --data.predict_path FILES``: the user's files and the checkpoint are all it needs."""
+        return bool(self.predict_path) and self.trainer is not None and self.trainer.predicting
+
     def prepare_data(self) -> None:
         """Download (or verify and extract local archives) once, on one process per node."""
-        if not self.download:
+        if not self.download or self.predicting_own_files():
             return
         missing = self._missing_files()
         chatter = io.StringIO()
@@ -141,6 +145,8 @@ class IdxDataModule(ClassificationDataModule):
             train_idx, val_idx = self.split_indices(len(images))
             self.train_set = TensorBatchDataset(images[train_idx], labels[train_idx])
             self.val_set = TensorBatchDataset(images[val_idx], labels[val_idx])
+        if stage == "predict" and self.predict_path:
+            return  # the user's own files: the idx archives are not needed
         if stage in ("test", "predict") and self.test_set is None:
             self.test_set = TensorBatchDataset(*self._load(train=False))
 

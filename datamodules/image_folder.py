@@ -76,6 +76,8 @@ class CatDogDataModule(ClassificationDataModule):
         predict_path: an image file or folder for ``predict`` (default: the test split).
         max_pixels: the largest image decoded (checked in the file's header first, so a decompression bomb costs
             nothing); a larger one is a bad file.
+        known_classes: the class names when ``data_dir`` is not at hand (a checkpoint's, so ``predict`` on one's own
+            files needs no training photos); the folders decide wherever they exist.
     """
 
     runs_named_by_folder = True  # logs/<Model>-CatDog-<folder>: runs on different photos stay apart
@@ -95,6 +97,7 @@ class CatDogDataModule(ClassificationDataModule):
         skip_bad_files: bool = False,
         predict_path: str | None = None,
         max_pixels: int = MAX_PIXELS,
+        known_classes: list[str] | None = None,
     ) -> None:
         super().__init__(
             batch_size,
@@ -124,6 +127,7 @@ class CatDogDataModule(ClassificationDataModule):
         self.test_images: ImageFileDataset | None = None
         self.test_set: Dataset | None = None
         self.cached_views = 0
+        self.known_classes = list(known_classes) if known_classes else None
         if self.root.is_dir():
             _ = self.class_names  # a folder that is there is checked at once; a missing one when first needed
 
@@ -136,6 +140,8 @@ class CatDogDataModule(ClassificationDataModule):
         """The class folders' names, sorted. A missing ``data_dir`` is an error here, not in ``__init__``: the
         preprocessing of a checkpoint's data (``Predictor``, ``export``) is rebuilt where the photos are not."""
         if not self.root.is_dir():
+            if self.known_classes:
+                return self.known_classes
             raise DataError(f"image folder {self.root} does not exist: pass --data.data_dir PATH")
         names = [p.name for p in class_folders(self.train_root) if p.name not in ("train", "val", "test")]
         if len(names) < 2:
@@ -204,6 +210,8 @@ class CatDogDataModule(ClassificationDataModule):
 
     def setup(self, stage: str) -> None:
         self.follow_model()
+        if stage == "predict" and self.predict_path:
+            return  # the user's own files: the training photos are not needed
         if self.test_images is not None:  # all splits are made together, once
             return
         splits = self.split_files()

@@ -51,9 +51,12 @@ class CheckpointLayer:
             class_path=self.run.model_class, init_args=Namespace(self.model_settings())
         )
         if self.run.data_class is not None:
-            base[f"{subcommand}.data"] = Namespace(
-                class_path=self.run.data_class, init_args=Namespace(data_settings_for(self.run))
-            )
+            settings = data_settings_for(self.run)
+            data_class = loaded_class(self.run.data_class, LightningDataModule)
+            classes = self.run.model_settings.get("class_names")
+            if classes and "known_classes" in inspect.signature(data_class.__init__).parameters:
+                settings["known_classes"] = list(classes)  # predict on one's own files needs no training photos
+            base[f"{subcommand}.data"] = Namespace(class_path=self.run.data_class, init_args=Namespace(settings))
         return base
 
     def check_flags(self, subcommand: str, section: Namespace) -> None:
@@ -89,9 +92,14 @@ class CheckpointLayer:
         run = self.run
         saved_classes = run.model_settings.get("num_classes")
         if saved_classes is not None and saved_classes != model.num_classes:
+            where = run.data_settings.get("data_dir")
+            hint = (
+                f"point --data.data_dir at the data it was trained on ({where})"
+                if where
+                else "use the --data it was trained with"
+            )
             raise CheckpointError(
-                f"{run.path} was made for {saved_classes} classes and this data has {model.num_classes}: "
-                "use the --data it was trained with"
+                f"{run.path} was made for {saved_classes} classes and this data has {model.num_classes}: {hint}"
             )
         mismatch = state_mismatch(run.state["state_dict"], model)
         if mismatch:

@@ -123,6 +123,14 @@ def test_predict_on_a_single_photo_with_the_transfer_model(photo_root, run_cli, 
     assert Predictor.load("last")(photo) == pytest.approx(
         {"cat": float(row["p_cat"]), "dog": float(row["p_dog"])}, abs=1e-6
     )
+    # issue 33: the training photos moved away, predict on one's own photo needs only the checkpoint
+    mine = tmp_path / "mine.jpg"
+    mine.write_bytes(photo.read_bytes())
+    photo_root.rename(tmp_path / "moved")
+    run_cli("predict", "--ckpt_path", "last", "--data.predict_path", str(mine), "--data.num_workers", "0")
+    csv_path = Path(capsys.readouterr().out.split("predictions: ")[1].split()[0])
+    (again,) = list(csv.DictReader(csv_path.open()))
+    assert again["predicted"] == row["predicted"] and float(again["p_cat"]) == pytest.approx(float(row["p_cat"]))
 
 
 @pytest.mark.long  # moved out of the 2-minute suite (several fits)

@@ -116,6 +116,21 @@ def test_predict_on_a_file_with_a_254_byte_name(idx_root, run_cli, mnist_run, tm
     assert len(list(Path(out.split("pictures: 1 PNG file(s) in ")[1].split()[0]).glob("*.png"))) == 1
 
 
+def test_predict_on_ones_own_files_needs_only_the_checkpoint(run_cli, mnist_run, tmp_path, capsys):
+    """Issue 33: three digit PNGs ended with "MNIST is not in data/MNIST/raw/": the archives are not needed."""
+    from PIL import Image
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("L", (40, 40), 40 * i).save(folder / f"digit{i}.png")
+    no_data = ["--data.data_dir", str(tmp_path / "no_archives_here")]
+    run_cli("predict", "--ckpt_path", "last", *no_data, "--data.predict_path", str(folder))
+    out = capsys.readouterr().out
+    assert len(Path(out.split("predictions: ")[1].split()[0]).read_text().splitlines()) == 4
+    assert not (tmp_path / "no_archives_here").exists()  # nothing downloaded, nothing made
+
+
 @pytest.mark.long  # moved out of the 2-minute suite (several fits)
 def test_best_with_a_model_named_picks_that_models_runs(idx_root, run_cli, mnist_run, capsys):
     run_cli("fit", "--model", "Classifier", "--data.data_dir", str(idx_root), "--trainer.max_epochs", "1")
