@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torchvision.transforms import v2
 
 from lightning_app.errors import ExportError, require
 from lightning_app.predictor import Predictor
@@ -21,6 +22,38 @@ from lightning_app.runs import checkpoints
 from lightning_app.runs.storage import replace_file
 
 INPUT, OUTPUT = "pixels", "probabilities"
+PREPROCESSING_FORMAT = 1  # the version of the "preprocessing" metadata's layout
+
+
+def preprocessing(transform: object, channels: int, mean: torch.Tensor, std: torch.Tensor) -> dict:
+    """How an image file becomes the graph's input, as plain JSON numbers any program can follow: the colour,
+    each resize (``size``: [height, width], or one number for the shorter side, then ``max_size`` for the longer)
+    and centre crop in order, and the mean and std the graph applies itself."""
+    steps = []
+    for step in getattr(transform, "transforms", [transform]):
+        if isinstance(step, v2.Resize):
+            size = list(step.size) if len(step.size) > 1 else int(step.size[0])
+            steps.append(
+                {
+                    "resize": size,
+                    "max_size": step.max_size,
+                    "interpolation": getattr(step.interpolation, "value", str(step.interpolation)),
+                    "antialias": bool(step.antialias),
+                }
+            )
+        elif isinstance(step, v2.CenterCrop):
+            steps.append({"center_crop": [int(side) for side in step.size]})
+        else:
+            raise ExportError(f"the transform {type(step).__name__} cannot be written as metadata: export it by hand")
+    return {
+        "format": PREPROCESSING_FORMAT,
+        "color": "grey" if channels == 1 else "RGB",
+        "steps": steps,
+        "scale": "uint8 / 255: pixel values in [0, 1]",
+        "mean": [round(float(v), 6) for v in mean.flatten()],
+        "std": [round(float(v), 6) for v in std.flatten()],
+        "normalization": "inside the graph: (pixels - mean) / std",
+    }
 
 
 class PixelsToProbabilities(nn.Module):
@@ -86,16 +119,16 @@ def export_onnx(ckpt_path: str = "best", output: str | None = None, opset: int =
         verbose=False,
     )
     proto = program.model_proto
+    steps = preprocessing(predictor.transform, channels, datamodule.mean, datamodule.std)
     metadata = {
         "class_names": json.dumps(predictor.class_names),
         "input": f"{INPUT}: float32 (batch, {channels}, {height}, {width}), pixel values in [0, 1]",
         "output": f"{OUTPUT}: float32 (batch, {len(predictor.class_names)}), in class_names order",
-        "color": "grey" if channels == 1 else "RGB",
-        "resize": repr(predictor.transform),
-        "mean": json.dumps(datamodule.mean.flatten().tolist()),
-        "std": json.dumps(datamodule.std.flatten().tolist()),
-        "normalization": "inside the graph: (pixels - mean) / std",
-        "checkpoint": str(path),
+        "preprocessing": json.dumps(steps),
+        "color": steps["color"],
+        "mean": json.dumps(steps["mean"]),
+        "std": json.dumps(steps["std"]),
+        "checkpoint": Path(path).name,  # its name only: the exporting machine's folders are not the model's
         "model": type(predictor.model).__name__,
     }
     for key, value in metadata.items():

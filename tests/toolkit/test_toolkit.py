@@ -16,6 +16,7 @@ from lightning_app.toolkit.interpret import confused_pairs, per_class_scores
 from lightning_app.toolkit.lr_find import fit_command
 from modules import MLP
 from tests.helpers.data import tiny_photo_args, transfer_fit_args, write_photo_folder
+from tests.helpers.onnx_input import input_from_metadata
 
 RUN = Path("logs/MLP-MNIST/version_0")
 
@@ -133,6 +134,20 @@ def test_export_runs_in_onnxruntime_like_the_predictor(idx_root, run_cli, mnist_
     got = session.run(["probabilities"], {"pixels": pixels})[0]
     np.testing.assert_allclose(got, predictor.probabilities(files).numpy(), atol=1e-5)
     assert got.shape == (len(files), 10)
+    assert_metadata_is_data(session, files, predictor)
+
+
+def assert_metadata_is_data(session, files: list[Path], predictor: Predictor) -> None:
+    """Issue 33: the preprocessing is JSON numbers without a machine path, and PIL and numpy alone rebuild from
+    it the input the Predictor makes (to the rounding of two resize implementations)."""
+    meta = session.get_modelmeta().custom_metadata_map
+    assert "/" not in meta["checkpoint"] and "Resize(" not in "".join(meta.values())
+    made = np.stack([input_from_metadata(f, meta) for f in files])
+    expected = predictor.inputs(files).float().div(255).numpy()
+    assert made.shape == expected.shape
+    assert np.abs(made - expected).mean() < 0.01 and np.abs(made - expected).max() < 0.1
+    probabilities = session.run(["probabilities"], {"pixels": made})[0]
+    np.testing.assert_allclose(probabilities, predictor.probabilities(files).numpy(), atol=0.02)
 
 
 @pytest.mark.long  # a ResNet-18 through the dynamo exporter: about 15 s
@@ -150,6 +165,7 @@ def test_export_of_a_transfer_model(photo_root, run_cli, tmp_path, capsys):
     predictor = Predictor.load("last")
     got = session.run(["probabilities"], {"pixels": predictor.inputs([photo]).float().div(255).numpy()})[0]
     np.testing.assert_allclose(got, predictor.probabilities([photo]).numpy(), atol=1e-5)
+    assert_metadata_is_data(session, sorted((photo_root / "dog").glob("*.jpg")), predictor)
 
 
 @pytest.mark.long  # three short fits of a ResNet-18 on tiny photos: about 10 s
