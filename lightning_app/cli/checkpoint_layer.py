@@ -87,15 +87,18 @@ class CheckpointLayer:
         if rank_zero_only.rank == 0:
             print(f"note: ignored {'; '.join(conflicts)}: {subcommand} uses the checkpoint's model", file=sys.stderr)
 
-    def check_instantiated(self, subcommand: str, model: LightningModule, trainer: Trainer) -> None:
+    def check_instantiated(
+        self, subcommand: str, model: LightningModule, trainer: Trainer, datamodule: object = None
+    ) -> None:
         """The checkpoint fits the model the data made, and a resume has epochs left to train."""
         run = self.run
         saved_classes = run.model_settings.get("num_classes")
         if saved_classes is not None and saved_classes != model.num_classes:
+            same_class = run.data_class is not None and loaded_class(run.data_class, object) is type(datamodule)
             where = run.data_settings.get("data_dir")
             hint = (
                 f"point --data.data_dir at the data it was trained on ({where})"
-                if where
+                if where and same_class
                 else "use the --data it was trained with"
             )
             raise CheckpointError(

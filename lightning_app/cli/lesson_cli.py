@@ -231,7 +231,7 @@ class LessonCLI(LightningCLI):
         if self.subcommand == "fit" and init_from and self.layer is None:
             load_weights(self.model, init_from)  # fails here, before a run folder exists; setup() loads them again
         if self.layer is not None:
-            self.layer.check_instantiated(self.subcommand, self.model, self.trainer)
+            self.layer.check_instantiated(self.subcommand, self.model, self.trainer, self.datamodule)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Lightning's trainer with the app's callback sections and checkpoint writer (each may be ``null``)."""

@@ -51,7 +51,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "study",
         "an Optuna study over a config's settings: fit's flags plus --sweep.trials N, --sweep.space FILE, ...\n"
         " (resumable, several processes or machines; pip extra [sweep])",
-        "lightning_app.toolkit.sweep:sweep",
+        "lightning_app.cli.sweep:sweep",
     ),
     "export": Subcommand(
         "function",

@@ -1,4 +1,5 @@
-"""A quiet terminal: known harmless library chatter is filtered at the CLI (``DLWP_DEBUG=1`` shows it again).
+"""A quiet terminal: Lightning's informational lines are off by their loggers' level, and known harmless warnings
+are filtered at the CLI (``DLWP_DEBUG=1`` shows both again).
 
 Only lines a user would act on stay: the progress bar, results, the summary and real warnings.
 """
@@ -9,7 +10,6 @@ import contextlib
 import io
 import logging
 import os
-import re
 import sys
 import warnings
 
@@ -17,15 +17,6 @@ from lightning_app.errors import printable
 
 DEBUG_ENV = "DLWP_DEBUG"
 
-# informational lines Lightning prints on every run; none asks the user to do anything
-CHATTER = re.compile(
-    r"💡 Tip:|GPU available:|TPU available:|HPU available:|LOCAL_RANK: \d+ - CUDA_VISIBLE_DEVICES|Seed set to"
-    r"|Loading `train_dataloader` to estimate|`Trainer\.fit` stopped:|Restoring states from the checkpoint"
-    r"|Restored all states from the checkpoint|Loaded model weights from the checkpoint"
-    r"|Initializing distributed:|distributed_backend=|All distributed processes registered"
-    r"|`weights_only` was not set, defaulting to `False`"  # about saving a full checkpoint (lr_find's temporary one)
-    r"|^-{20,}$"
-)
 # warnings that hold nothing to act on for this app: a deprecation inside Lightning itself, and the logging
 # interval (every metric here is logged once per epoch); the transfer model's frozen backbone in eval mode
 HARMLESS_WARNINGS = (
@@ -36,12 +27,11 @@ HARMLESS_WARNINGS = (
     r"It is recommended to use `self.log\(.*sync_dist=True\)` when logging on epoch level in distributed",
     # a streamed split (LitData) gives each loader worker its own chunks, so its length holds with workers
     r"Your `IterableDataset` has `__len__` defined",
+    r"`weights_only` was not set, defaulting to `False`",  # saving a full checkpoint (lr_find's temporary one)
 )
-
-
-class DropChatter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not CHATTER.search(record.getMessage().strip())
+# Lightning's informational lines (the accelerator found, the seed set, tips, distributed set-up): each says
+# nothing to act on, and all come through these loggers at INFO; their warnings come through ``warnings``
+QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric")
 
 
 class SurvivesClosedPipe(io.TextIOBase):
@@ -104,12 +94,8 @@ def install() -> None:
     for message in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
     warnings.formatwarning = one_line_warning
-    chatter = DropChatter()
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero", ""):
-        logger = logging.getLogger(name)
-        logger.addFilter(chatter)
-        for handler in logger.handlers:
-            handler.addFilter(chatter)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings' signature

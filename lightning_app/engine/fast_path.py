@@ -22,12 +22,12 @@ from lightning.pytorch.callbacks import (
 )
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
-from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_app import provenance
 from lightning_app.contracts import FastPathSafe, FastTrainable, GroupedData
 from lightning_app.engine.fast_steps import FastSteps
 from lightning_app.errors import SettingError
+from lightning_app.notices import notice
 
 # hooks Lightning runs around each optimizer step, which the fast path does not run
 CALLBACK_STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step", "on_before_zero_grad")
@@ -151,7 +151,7 @@ class FastPath(Callback):
             if isinstance(trainer.datamodule, GroupedData):
                 trainer.datamodule.steps_per_load = 1  # one step a batch, also after a fast fit in this process
             if stage == "fit":
-                rank_zero_info(f"fast path off: {reason}; training takes Lightning's per-step path")
+                notice(f"fast path off: {reason}; training takes Lightning's per-step path")
                 if getattr(pl_module, "step_engine", None) is not None:  # set by an earlier fit
                     pl_module.step_engine = None
                     pl_module.automatic_optimization = True

@@ -9,7 +9,6 @@ import warnings
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Subset
 from upath import UPath
 
@@ -18,6 +17,7 @@ from lightning_app.engine.device_decoding import device_batches
 from lightning_app.engine.inference_backbone import inference_copy
 from lightning_app.engine.onnx_features import onnxruntime_extractor
 from lightning_app.errors import SettingError, first_line
+from lightning_app.notices import notice
 from lightning_app.runs import user_cache
 from lightning_app.runs.checkpoints import load_checkpoint
 from lightning_app.runs.storage import location, replace_file
@@ -114,9 +114,7 @@ class FeatureCache(Callback):
         finally:
             pl_module.train(was_training)
         engine = f" ({self.engine_used})" if self._extractor_made is not None else ""
-        rank_zero_info(
-            f"FeatureCache: {', '.join(done)} features in {time.perf_counter() - start:.1f} s on {device}{engine}"
-        )
+        notice(f"FeatureCache: {', '.join(done)} features in {time.perf_counter() - start:.1f} s on {device}{engine}")
 
     def features(
         self, trainer: Trainer, pl_module: LightningModule, datamodule: FeatureCacheable, split: str, views: int = 1
@@ -203,7 +201,7 @@ class FeatureCache(Callback):
                     if time.perf_counter() - last > 5 and done < total:
                         last = time.perf_counter()
                         rate = done / (last - start)
-                        rank_zero_info(f"FeatureCache: {split} {done}/{total} photos ({rate:.0f}/s)")
+                        notice(f"FeatureCache: {split} {done}/{total} photos ({rate:.0f}/s)")
         return torch.cat(out) if out else torch.empty(0, 0)
 
     def _batches(self, images, device: torch.device, num_workers: int):

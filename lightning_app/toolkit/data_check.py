@@ -27,7 +27,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - torch's own alias
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.base import Inventory
@@ -36,6 +35,7 @@ from lightning_app import figures
 from lightning_app.callbacks.tensorboard_views import tensorboard
 from lightning_app.contracts import Checkable, FeatureCacheable, FeatureExtractor, offers
 from lightning_app.errors import AppError, SettingError, printable, require
+from lightning_app.notices import notice
 from lightning_app.runs.run_folders import run_dir
 from lightning_app.runs.storage import location, replace_file
 
@@ -393,7 +393,7 @@ def check_data(
         datamodule.follow_model(model)
     inventory: Inventory = datamodule.inventory()
     class_names = list(datamodule.class_names)
-    rank_zero_info(f"check: reading {len(inventory.names)} items")
+    notice(f"check: reading {len(inventory.names)} items")
     scanned = scan(inventory, getattr(datamodule, "num_workers", 0))
     x, probe = probe_features(trainer, model, datamodule, inventory, scanned)
     by_features = "features" in probe

@@ -16,7 +16,13 @@ FLOORS = [
     {"lightning_app.engine"},
     {"lightning_app.predictor", "lightning_app.figures"},
     {"lightning_app.runs"},
-    {"lightning_app.contracts", "lightning_app.errors", "lightning_app.earlier_names", "lightning_app.provenance"},
+    {
+        "lightning_app.contracts",
+        "lightning_app.errors",
+        "lightning_app.earlier_names",
+        "lightning_app.provenance",
+        "lightning_app.notices",
+    },
     {"modules", "datamodules"},
 ]
 

@@ -49,6 +49,24 @@ def test_a_malicious_pickle_does_not_run(run_cli, tmp_path, capsys):
     assert not marker.exists()
 
 
+@pytest.mark.long  # a transfer fit on the tiny photos
+def test_a_photo_folder_with_other_classes_names_the_folder_the_checkpoint_was_trained_on(
+    photo_root, run_cli, tmp_path, capsys
+):
+    """Issue 33: the hint said "use the --data it was trained with" where --data.data_dir was meant."""
+    from tests.helpers.data import transfer_fit_args, write_photo_folder
+
+    run_cli(*transfer_fit_args(photo_root))
+    other = write_photo_folder(tmp_path / "three", {"a": (200, 0, 0), "b": (0, 200, 0), "c": (0, 0, 200)}, 4)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        run_cli("test", "--ckpt_path", "last", "--data.data_dir", str(other), "--data.num_workers", "0")
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "made for 2 classes and this data has 3: point --data.data_dir at the data it was trained on" in err
+    assert str(photo_root) in err
+
+
 def test_a_checkpoint_of_another_model_is_refused(idx_root, photo_root, run_cli, mnist_run, capsys):
     mlp = "logs/MLP-MNIST/version_0/checkpoints/last.ckpt"
     with pytest.raises(SystemExit) as exit_info:  # 10 classes of MNIST against 2 of cats and dogs
