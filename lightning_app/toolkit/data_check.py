@@ -36,6 +36,7 @@ from lightning_app.callbacks.tensorboard_views import tensorboard
 from lightning_app.contracts import Checkable, FeatureCacheable, FeatureExtractor, offers
 from lightning_app.errors import AppError, SettingError, printable, require
 from lightning_app.notices import notice
+from lightning_app.progress import track
 from lightning_app.runs.run_folders import run_dir
 from lightning_app.runs.storage import location, replace_file
 
@@ -100,7 +101,7 @@ def scan(inventory: Inventory, num_workers: int) -> Scan:
     sizes = torch.zeros(n, 2, dtype=torch.long)
     unreadable: dict[int, str] = {}
     loader = DataLoader(ScannedItems(inventory.images), batch_size=16, num_workers=num_workers, collate_fn=list)
-    for batch in loader:
+    for batch in track(loader, len(loader), "check: reading the items, in batches of 16"):
         for index, digest, thumb, height, width, error in batch:
             if error is not None:
                 unreadable[index] = error

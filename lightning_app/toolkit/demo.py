@@ -30,6 +30,7 @@ from PIL import Image
 from datamodules import DataError
 from lightning_app.errors import DemoError, first_line
 from lightning_app.predictor import Predictor
+from lightning_app.progress import status
 from lightning_app.toolkit.demo_server import LOCAL_HOSTS, Gate, GuardedHandler, GuardedServer, Refused
 
 DRAIN_LIMIT = 200_000_000  # bytes of a refused upload read and dropped before answering; past this, just close
@@ -183,7 +184,8 @@ def serve(
         save_dir: where ``best``/``last`` are looked for.
     """
     check_address(host, port, public)
-    predictor = Predictor.load(ckpt_path, save_dir)
+    with status("demo: loading the model"):
+        predictor = Predictor.load(ckpt_path, save_dir)
     start = time.perf_counter()
     server = make_server(predictor, host, port, public)
     url = server.url

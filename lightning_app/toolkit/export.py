@@ -18,6 +18,7 @@ from torchvision.transforms import v2
 
 from lightning_app.errors import ExportError, require
 from lightning_app.predictor import Predictor
+from lightning_app.progress import status
 from lightning_app.runs import checkpoints
 from lightning_app.runs.storage import replace_file
 
@@ -107,17 +108,18 @@ def export_onnx(ckpt_path: str = "best", output: str | None = None, opset: int =
     height, width = predictor.input_size
     example = torch.rand(2, channels, height, width)
     target = writable_target(Path(output) if output else default_output(predictor))
-    program = torch.onnx.export(
-        graph,
-        (example,),
-        input_names=[INPUT],
-        output_names=[OUTPUT],
-        dynamic_shapes={"pixels": {0: torch.export.Dim("batch", min=1, max=4096)}},
-        opset_version=opset,
-        dynamo=True,
-        external_data=False,
-        verbose=False,
-    )
+    with status(f"export: tracing {type(predictor.model).__name__} with torch's exporter (seconds to a minute)"):
+        program = torch.onnx.export(
+            graph,
+            (example,),
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_shapes={"pixels": {0: torch.export.Dim("batch", min=1, max=4096)}},
+            opset_version=opset,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
     proto = program.model_proto
     steps = preprocessing(predictor.transform, channels, datamodule.mean, datamodule.std)
     metadata = {
@@ -140,7 +142,8 @@ def export_onnx(ckpt_path: str = "best", output: str | None = None, opset: int =
         raise ExportError(
             f"cannot write {target} ({err.strerror or err}): pass --output in a folder you can write"
         ) from None
-    difference = compare(target, graph, example)
+    with status("export: comparing onnxruntime with PyTorch"):
+        difference = compare(target, graph, example)
     print(
         f"exported: {target} ({target.stat().st_size / 1e6:.1f} MB)\n"
         f"  input {metadata['input']}\n  output {metadata['output']}\n"

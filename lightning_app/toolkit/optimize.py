@@ -21,6 +21,7 @@ from datamodules.folder_layout import content_digest
 from datamodules.image_io import MAX_PIXELS, check_header
 from datamodules.stream_format import FORMAT, INDEX, MAX_CHUNK_BYTES, photo_sample, split_digest
 from lightning_app.errors import SettingError, require
+from lightning_app.progress import status, track
 from lightning_app.runs.storage import location, write_text
 
 WRITABLE = ("s3", "gs", "r2")  # the object stores LitData's optimize uploads to (litdata.constants)
@@ -86,10 +87,12 @@ def optimize_images(
         index = {"format": FORMAT, "class_names": photos.class_names, "counts": {}, "labels": {}, "digests": {}}
         for split, (files, labels) in splits.items():
             index["counts"][split], index["labels"][split] = len(files), list(labels)
-            index["digests"][split] = split_digest(files, labels, checked_digest)
+            checking = track(files, len(files), f"optimize: checking the {split} photos")
+            index["digests"][split] = split_digest(checking, labels, checked_digest)
         workers = num_workers or len(os.sched_getaffinity(0))
         try:
-            write_splits(litdata, splits, output, workers, chunk_bytes)
+            with status(f"optimize: writing the chunks with {workers} worker(s)"):
+                write_splits(litdata, splits, output, workers, chunk_bytes)
         except BaseException:
             if isinstance(target, Path) and target.exists():  # a half-written local stream is not left behind
                 for written in target.iterdir():
