@@ -18,6 +18,7 @@ from datamodules.device_batches import DeviceBatches
 from datamodules.errors import DataError
 from datamodules.folder_layout import class_folders, content_digest, list_images
 from datamodules.image_io import MAX_ASPECT, MAX_PIXELS, ImageFileDataset, reader
+from datamodules.split_groups import canonical, duplicate_groups, excluded_names, keep_together
 from datamodules.tensor_dataset import TensorBatchDataset
 
 # the statistics torchvision's ImageNet weights were trained with (their preset transform says them)
@@ -78,6 +79,9 @@ class CatDogDataModule(ClassificationDataModule):
             nothing); a larger one is a bad file.
         known_classes: the class names when ``data_dir`` is not at hand (a checkpoint's, so ``predict`` on one's own
             files needs no training photos); the folders decide wherever they exist.
+        groups: the ``check.json`` that ``check`` wrote: each of its duplicate groups goes to one side of the carved
+            split (the side of the member the seed's order meets first), so no copy of a picture is on two sides.
+        exclude: a file of photos to leave out: one path a line, or a JSON list (paths from check.json, say).
     """
 
     runs_named_by_folder = True  # logs/<Model>-CatDog-<folder>: runs on different photos stay apart
@@ -98,6 +102,8 @@ class CatDogDataModule(ClassificationDataModule):
         predict_path: str | None = None,
         max_pixels: int = MAX_PIXELS,
         known_classes: list[str] | None = None,
+        groups: str | None = None,
+        exclude: str | None = None,
     ) -> None:
         super().__init__(
             batch_size,
@@ -128,6 +134,7 @@ class CatDogDataModule(ClassificationDataModule):
         self.test_set: Dataset | None = None
         self.cached_views = 0
         self.known_classes = list(known_classes) if known_classes else None
+        self.groups, self.exclude = groups, exclude
         if self.root.is_dir():
             _ = self.class_names  # a folder that is there is checked at once; a missing one when first needed
 
@@ -150,12 +157,26 @@ class CatDogDataModule(ClassificationDataModule):
 
     # ---- splits --------------------------------------------------------------------------------------
 
-    def _carve(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Disjoint train/val/test indices into the training images, fixed by ``seed``."""
+    def _carve(self, files: list[Path]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Disjoint train/val/test indices into the training images, fixed by ``seed``; with ``groups``, each
+        duplicate group on one side."""
+        n = len(files)
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
         n_val = 0 if (self.root / "val").is_dir() else int(round(n * self.val_split))
         n_test = 0 if (self.root / "test").is_dir() else int(round(n * self.test_split))
-        return perm[n_val + n_test :], perm[:n_val], perm[n_val : n_val + n_test]
+        if not self.groups:
+            return perm[n_val + n_test :], perm[:n_val], perm[n_val : n_val + n_test]
+        sides = torch.zeros(n, dtype=torch.long)
+        sides[perm[:n_val]], sides[perm[n_val : n_val + n_test]] = 1, 2
+        keep_together(sides, perm, [str(f) for f in files], duplicate_groups(self.groups))
+        return perm[sides[perm] == 0], perm[sides[perm] == 1], perm[sides[perm] == 2]
+
+    def _without_excluded(self, files: list[Path], labels: list[int]) -> tuple[list[Path], list[int]]:
+        if not self.exclude:
+            return files, labels
+        drop = excluded_names(self.exclude)
+        kept = [(f, y) for f, y in zip(files, labels, strict=True) if canonical(str(f)) not in drop]
+        return [f for f, _ in kept], [y for _, y in kept]
 
     def _checked(self, files: list[Path], labels: list[int]) -> tuple[list[Path], list[int]]:
         if not self.skip_bad_files:
@@ -173,8 +194,8 @@ class CatDogDataModule(ClassificationDataModule):
 
     def split_files(self) -> dict[str, tuple[list[Path], list[int]]]:
         """Files and labels of each split."""
-        files, labels = self._checked(*list_images(self.train_root, self.class_names))
-        train_idx, val_idx, test_idx = self._carve(len(files))
+        files, labels = self._without_excluded(*self._checked(*list_images(self.train_root, self.class_names)))
+        train_idx, val_idx, test_idx = self._carve(files)
 
         def pick(idx: torch.Tensor) -> tuple[list[Path], list[int]]:
             return [files[i] for i in idx.tolist()], [labels[i] for i in idx.tolist()]
@@ -188,7 +209,7 @@ class CatDogDataModule(ClassificationDataModule):
                         f"{self.root / name} has class folder(s) {', '.join(extra)} that {self.train_root} lacks: "
                         "add training images for them or remove them"
                     )
-                splits[name] = self._checked(*list_images(self.root / name, self.class_names))
+                splits[name] = self._without_excluded(*self._checked(*list_images(self.root / name, self.class_names)))
         counts = torch.bincount(torch.tensor(splits["train"][1], dtype=torch.long), minlength=len(self.class_names))
         few = [f"{name} ({int(n)})" for name, n in zip(self.class_names, counts, strict=True) if n < 2]
         if few:

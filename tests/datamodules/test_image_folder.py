@@ -26,6 +26,20 @@ def test_flat_layout_carves_disjoint_val_and_test(photo_root):
     assert dm.class_names == ["cat", "dog"] and dm.num_classes == 2
 
 
+def test_the_carved_split_is_the_one_earlier_versions_made(photo_root):
+    """Runs and checkpoints from earlier versions (no ``groups``) keep their split: 0.2.0's carve, by hand."""
+    from datamodules.folder_layout import list_images
+
+    dm = photo_module(photo_root)
+    files, _ = list_images(dm.train_root, dm.class_names)
+    perm = torch.randperm(len(files), generator=torch.Generator().manual_seed(42))
+    n_val, n_test = round(len(files) * 0.2), round(len(files) * 0.1)
+    expected = {"val": perm[:n_val], "test": perm[n_val : n_val + n_test], "train": perm[n_val + n_test :]}
+    splits = dm.split_files()
+    for name, idx in expected.items():
+        assert splits[name][0] == [files[i] for i in idx.tolist()]
+
+
 def test_train_test_layout_and_three_classes(tmp_path):
     from tests.helpers.data import write_photo_folder
 

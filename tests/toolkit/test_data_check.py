@@ -124,3 +124,46 @@ def test_check_on_the_shared_photos_finds_the_known_near_duplicate(run_cli):
     names = [sorted(Path(f["file"]).name for f in g["files"]) for g in report["duplicates"]]
     assert ["dog.180.jpg", "dog.74.jpg"] in names
     assert report["items"] == 2000 and not report["unreadable"]
+
+
+def test_fit_keeps_checks_duplicate_groups_on_one_side_and_leaves_out_excluded_photos(planted, run_cli, tmp_path):
+    """Issue 34: a duplicate group never straddles the split given the check.json (checkpoints without it keep
+    the split they had), and ``--data.exclude`` leaves photos out."""
+    from datamodules import CatDogDataModule
+
+    root, _ = planted
+    (root / "down" / "broken.png").unlink()
+    run_check(run_cli, "--data", "CatDogDataModule", "--data.data_dir", str(root), "--data.num_workers", "0")
+    report_path = next(Path("logs").rglob("check.json"))
+    report = json.loads(report_path.read_text())
+    assert report["leaks"], "the planted exact copy lands across the split with seed 42"
+
+    def sides(module: CatDogDataModule) -> dict[str, str]:
+        return {Path(f).name: split for split, (files, _) in module.split_files().items() for f in files}
+
+    before = sides(CatDogDataModule(data_dir=str(root)))
+    after = sides(CatDogDataModule(data_dir=str(root), groups=str(report_path)))
+    for group in report["duplicates"]:
+        names = [Path(f["file"]).name for f in group["files"]]
+        assert len({after[n] for n in names}) == 1
+    assert len({before["across0.png"], before["exact_copy.png"]}) == 2  # the leak, without the groups
+    moved = [n for n in before if before[n] != after[n]]
+    assert 1 <= len(moved) <= 2  # only the copies moved: the rest of the split is as it was
+    exclude = tmp_path / "exclude.txt"
+    exclude.write_text("\n".join(issue["file"] for issue in report["label_issues"]) + "\n# done\n")
+    left = sides(CatDogDataModule(data_dir=str(root), exclude=str(exclude)))
+    assert not {"misfiled0.png", "misfiled1.png"} & set(left) and len(left) == len(before) - len(report["label_issues"])
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [("{}", "is not a check.json"), ('{"duplicates": [{"files": 3}]}', "is not a check.json")],
+)
+def test_a_groups_file_that_is_not_a_check_json_is_one_line(planted, content, says, tmp_path):
+    from datamodules import CatDogDataModule, DataError
+
+    root, _ = planted
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    with pytest.raises(DataError, match=says):
+        CatDogDataModule(data_dir=str(root), groups=str(bad)).split_files()
