@@ -30,7 +30,7 @@ from PIL import Image
 from datamodules import DataError
 from lightning_app.errors import DemoError, first_line
 from lightning_app.predictor import Predictor
-from lightning_app.progress import status
+from lightning_app.step_progress import status
 from lightning_app.toolkit.demo_server import LOCAL_HOSTS, Gate, GuardedHandler, GuardedServer, Refused
 
 DRAIN_LIMIT = 200_000_000  # bytes of a refused upload read and dropped before answering; past this, just close

@@ -18,7 +18,7 @@ from torchvision.transforms import v2
 
 from lightning_app.errors import ExportError, require
 from lightning_app.predictor import Predictor
-from lightning_app.progress import status
+from lightning_app.step_progress import status
 from lightning_app.runs import checkpoints
 from lightning_app.runs.storage import replace_file
 

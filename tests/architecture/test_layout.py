@@ -14,7 +14,7 @@ FLOORS = [
     {"lightning_app.toolkit"},
     {"lightning_app.callbacks"},
     {"lightning_app.engine"},
-    {"lightning_app.predictor", "lightning_app.figures", "lightning_app.progress"},
+    {"lightning_app.predictor", "lightning_app.figures", "lightning_app.step_progress"},
     {"lightning_app.runs"},
     {
         "lightning_app.contracts",
