@@ -36,9 +36,9 @@ from lightning_app.callbacks.tensorboard_views import tensorboard
 from lightning_app.contracts import Checkable, FeatureCacheable, FeatureExtractor, offers
 from lightning_app.errors import AppError, SettingError, printable, require
 from lightning_app.notices import notice
-from lightning_app.step_progress import track
 from lightning_app.runs.run_folders import run_dir
 from lightning_app.runs.storage import location, replace_file
+from lightning_app.step_progress import track
 
 THUMB = 32  # the side of the grey thumbnails compared for near duplicates
 FINDINGS = ("duplicates", "leaks", "label_issues", "unreadable")

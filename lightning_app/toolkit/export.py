@@ -18,9 +18,9 @@ from torchvision.transforms import v2
 
 from lightning_app.errors import ExportError, require
 from lightning_app.predictor import Predictor
-from lightning_app.step_progress import status
 from lightning_app.runs import checkpoints
 from lightning_app.runs.storage import replace_file
+from lightning_app.step_progress import status
 
 INPUT, OUTPUT = "pixels", "probabilities"
 PREPROCESSING_FORMAT = 1  # the version of the "preprocessing" metadata's layout

@@ -21,8 +21,8 @@ from datamodules.folder_layout import content_digest
 from datamodules.image_io import MAX_PIXELS, check_header
 from datamodules.stream_format import FORMAT, INDEX, MAX_CHUNK_BYTES, photo_sample, split_digest
 from lightning_app.errors import SettingError, require
-from lightning_app.step_progress import status, track
 from lightning_app.runs.storage import location, write_text
+from lightning_app.step_progress import status, track
 
 WRITABLE = ("s3", "gs", "r2")  # the object stores LitData's optimize uploads to (litdata.constants)
 

@@ -110,6 +110,7 @@ def check(part: int, run, real: bool) -> None:
             assert line in text
     if part == 7:
         assert "classes: ['cat', 'dog']" in text
+        assert re.search(r"\d+ duplicate groups, \d+ across the split \(leaks\), \d+ likely label issues", text)
     if part == 8:
         stage1, stage2 = (
             int(x.replace(",", ""))
