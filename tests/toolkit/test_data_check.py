@@ -167,3 +167,14 @@ def test_a_groups_file_that_is_not_a_check_json_is_one_line(planted, content, sa
     bad.write_text(content)
     with pytest.raises(DataError, match=says):
         CatDogDataModule(data_dir=str(root), groups=str(bad)).split_files()
+
+
+@pytest.mark.long  # the session's stream is written by optimize first
+def test_check_reads_a_stream_as_its_photo_folder(photo_stream, run_cli):
+    """A stream's photos, split as the stream holds them, checked like the folder it was written from."""
+    photos, stream = photo_stream
+    args = ["--data", "StreamingImageDataModule", "--data.data_dir", str(stream), "--data.num_workers", "0"]
+    report = run_check(run_cli, *args)
+    assert report["items"] == 24 and not report["unreadable"]
+    assert set(report["splits"]) <= {"train", "val", "test"}
+    assert all(f["file"].split("/")[0] in ("train", "val", "test") for g in report["duplicates"] for f in g["files"])
