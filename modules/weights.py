@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,7 +25,8 @@ def zip_problem(source: str | Path | BinaryIO) -> str | None:
         finally:
             if position is not None:
                 source.seek(position)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError, struct.error):
+        # what Python's zip reader raises for a damaged or crafted file (NotImplementedError: "zip file version 6.4")
         return "not a zip file as torch.save writes"
     if len(records) > 1_000_000:
         return f"{len(records):,} records"
