@@ -61,6 +61,7 @@ class Study:
             ) from None
 
     def count(self, *states: str) -> int:
+        """Trials in any of ``states``, from one read of the storage."""
         return sum(1 for t in self.study.get_trials(deepcopy=False) if t.state.name in states)
 
     def fail_dead_trials(self) -> None:
@@ -115,7 +116,7 @@ class Study:
         failures = 0
         while True:
             self.fail_dead_trials()
-            if self.count("COMPLETE", "PRUNED") + self.count("RUNNING") >= self.settings.trials:
+            if self.count("COMPLETE", "PRUNED", "RUNNING") >= self.settings.trials:
                 return
             self.study.optimize(self.objective, n_trials=1, catch=(AppError, ValueError, RuntimeError))
             mine = [t for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -70,13 +71,8 @@ def report(
     duplicates = [{"kind": g["kind"], "files": [item(i) for i in g["members"]]} for g in groups]
     leaks = [d for d in duplicates if len({f["split"] for f in d["files"]}) > 1]
     present = sorted(set(splits), key=("train", "val", "test").index)
-    counts = {
-        split: {
-            c: sum(1 for i in range(len(names)) if splits[i] == split and labels[i] == k)
-            for k, c in enumerate(class_names)
-        }
-        for split in present
-    }
+    per_split = Counter(zip(splits, labels, strict=True))  # one pass over the items
+    counts = {split: {c: per_split[split, k] for k, c in enumerate(class_names)} for split in present}
     readable = scan_.sizes[:, 0] > 0
     heights, widths = scan_.sizes[readable, 0].float(), scan_.sizes[readable, 1].float()
     aspect = torch.maximum(heights, widths) / torch.minimum(heights, widths).clamp(min=1)
